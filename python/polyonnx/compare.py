@@ -1,0 +1,101 @@
+"""Comparing outputs with a reference: the numbers every check reports and the pass rule.
+
+Used by export verification (ORT Python vs torch, int8 vs fp32) and by `polyonnx verify`
+(every runtime vs ONNX Runtime Python). Tolerances come only from shared-schemas/tolerances.json.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .manifest import load_shared
+
+
+def tolerance(kind: str, against: str) -> dict:
+    """Tolerance for a variant of ``kind`` ('fp32', 'int8', 'fp16') checked ``against`` ('torch', 'fp32', or a runtime)."""
+    table = load_shared("tolerances.json")
+    return dict(table["checks"].get(kind, {}).get(against) or table["default"])
+
+
+def _is_float(a: np.ndarray) -> bool:
+    return a.dtype.kind == "f"
+
+
+def metrics(actual: np.ndarray, reference: np.ndarray, *, class_axis: int | None = None) -> dict:
+    """max_abs, max_rel, cosine (and argmax_agreement when ``class_axis`` is given) of one output."""
+    actual = np.asarray(actual)
+    reference = np.asarray(reference)
+    if actual.shape != reference.shape:
+        return {"max_abs": None, "max_rel": None, "cosine": None, "argmax_agreement": None, "exact": False,
+                "shape_mismatch": [list(actual.shape), list(reference.shape)]}
+    if not _is_float(reference) or not _is_float(actual):
+        exact = bool(np.array_equal(actual, reference))
+        return {"max_abs": 0.0 if exact else None, "max_rel": 0.0 if exact else None,
+                "cosine": 1.0 if exact else None, "argmax_agreement": None, "exact": exact}
+    a = actual.astype(np.float64).ravel()
+    r = reference.astype(np.float64).ravel()
+    if a.size == 0:
+        return {"max_abs": 0.0, "max_rel": 0.0, "cosine": 1.0, "argmax_agreement": None}
+    finite = np.isfinite(a) & np.isfinite(r)
+    same_nonfinite = bool(np.all((np.isnan(a) & np.isnan(r)) | (a == r) | finite))
+    diff = np.abs(a - r)
+    diff = np.where(finite, diff, 0.0 if same_nonfinite else np.inf)
+    max_abs = float(diff.max())
+    max_rel = float((diff / np.maximum(np.abs(r), 1e-12)).max()) if np.any(np.abs(r) > 0) else max_abs
+    na, nr = np.linalg.norm(a[finite]), np.linalg.norm(r[finite])
+    if na == 0 and nr == 0:
+        cosine = 1.0
+    elif na == 0 or nr == 0:
+        cosine = 0.0
+    else:
+        cosine = float(np.dot(a[finite], r[finite]) / (na * nr))
+    out = {"max_abs": max_abs, "max_rel": max_rel, "cosine": cosine, "argmax_agreement": None}
+    if class_axis is not None and actual.ndim > 0 and actual.shape[class_axis] > 1:
+        agree = np.argmax(actual, axis=class_axis) == np.argmax(reference, axis=class_axis)
+        out["argmax_agreement"] = float(agree.mean()) if agree.size else 1.0
+    return out
+
+
+def passes(m: dict, tol: dict, reference: np.ndarray) -> bool:
+    """The pass rule of shared-schemas/README.md#tolerances."""
+    if "shape_mismatch" in m:
+        return False
+    if "exact" in m:
+        return m["exact"]
+    if m["cosine"] is None or m["max_abs"] is None:
+        return False
+    if tol.get("atol") is not None:
+        scale = float(np.max(np.abs(reference))) if np.asarray(reference).size else 0.0
+        if not m["max_abs"] <= tol["atol"] + (tol.get("rtol") or 0.0) * scale:
+            return False
+    if m["cosine"] < tol["min_cosine"]:
+        return False
+    if m.get("argmax_agreement") is not None and m["argmax_agreement"] < tol["min_argmax_agreement"]:
+        return False
+    return True
+
+
+def accumulate(per_run: list[dict]) -> dict:
+    """Worst case over several runs of one output (max of differences, min of cosine/agreement)."""
+    if not per_run:
+        return {"max_abs": None, "max_rel": None, "cosine": None, "argmax_agreement": None}
+    out = {}
+    for key, worst in (("max_abs", max), ("max_rel", max), ("cosine", min), ("argmax_agreement", min)):
+        vals = [m.get(key) for m in per_run]
+        out[key] = None if any(v is None for v in vals) and key != "argmax_agreement" else (
+            worst(v for v in vals if v is not None) if any(v is not None for v in vals) else None)
+    if any("exact" in m for m in per_run):
+        out["exact"] = all(m.get("exact", False) for m in per_run)
+    return out
+
+
+def compare_outputs(actual: dict, reference: dict, output_specs: list[dict], tol: dict) -> tuple[dict, bool]:
+    """Per-output metrics (with ``passed``) and overall pass for one feed set."""
+    result, ok = {}, True
+    for spec in output_specs:
+        name = spec["name"]
+        m = metrics(actual[name], reference[name], class_axis=spec.get("class_axis"))
+        m["passed"] = passes(m, tol, reference[name])
+        ok &= m["passed"]
+        result[name] = m
+    return result, ok
