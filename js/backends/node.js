@@ -1,0 +1,137 @@
+'use strict';
+// The only module that loads onnxruntime-node. Everything above it speaks { dtype, dims, data }.
+
+const { CompatibilityError, SessionError } = require('../errors');
+
+// onnxruntime-node 1.30 rejects float16 inputs on Node 24 ("not enough space: expected 8, got 0",
+// upstream PR microsoft/onnxruntime#32323, open): onnxruntime-common picks the typed array for
+// 'float16' once, at the first Tensor construction, and picks Float16Array when the global
+// exists, but the native binding only reads float16 from a Uint16Array. So the global is hidden
+// while the first Tensor is built (the choice is cached) and restored right after, leaving the
+// caller's globalThis as it was. Measured on Node 24.19 and 20.20 (tests/js/float16.test.js).
+function requireOrt() {
+  const desc = Object.getOwnPropertyDescriptor(globalThis, 'Float16Array');
+  if (desc) delete globalThis.Float16Array;
+  try {
+    const ort = require('onnxruntime-node');
+    new ort.Tensor('float32', new Float32Array(1), [1]); // fixes onnxruntime-common's dtype table now
+    return ort;
+  } finally {
+    if (desc) Object.defineProperty(globalThis, 'Float16Array', desc);
+  }
+}
+
+let ortModule = null;
+function ort() {
+  if (!ortModule) ortModule = requireOrt();
+  return ortModule;
+}
+
+const RUNTIME = 'node';
+
+/** The installed onnxruntime-node version (compared with runtimes.json's pin before loading). */
+function runtimeVersion() {
+  return ort().env.versions.node;
+}
+
+/** Execution providers this onnxruntime-node build knows, e.g. [{ name: 'cpu', bundled: true }, ...]. */
+function providers() {
+  return ort().listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
+}
+
+function providerName(p) {
+  return typeof p === 'string' ? p : p && p.name;
+}
+
+function checkProviders(requested) {
+  const known = providers();
+  for (const p of requested) {
+    const name = providerName(p);
+    if (!known.some((k) => k.name === name)) {
+      throw new CompatibilityError('load',
+        `execution provider '${name}' is not in this onnxruntime-node build `
+        + `(it has ${known.map((k) => `'${k.name}'`).join(', ')})`,
+        "use executionProviders: ['cpu'], or one of the listed providers", { code: 'E_PROVIDER', details: { provider: name } });
+    }
+  }
+}
+
+/**
+ * @param {Uint8Array} modelBytes the model file, already checked against its sha256
+ * @param {{path: string, data: Uint8Array}[]} externalData the external data files, already checked
+ * @param {object} sessionOptions onnxruntime SessionOptions (executionProviders, threads, ...)
+ * @param {string} what e.g. "variant 'fp32' of bundle 'mlp'", for messages
+ */
+async function createSession(modelBytes, externalData, sessionOptions, what) {
+  const requested = sessionOptions.executionProviders || ['cpu'];
+  checkProviders(requested);
+  const options = { ...sessionOptions, executionProviders: requested };
+  // From the bytes that were hashed, not from the path: what was checked is what is loaded.
+  if (externalData.length) options.externalData = externalData;
+  try {
+    return await ort().InferenceSession.create(modelBytes, options);
+  } catch (e) {
+    const msg = String(e && e.message ? e.message : e);
+    const names = requested.map(providerName);
+    const nonCpu = names.filter((n) => n !== 'cpu');
+    // A provider that the build lists but cannot start (e.g. 'cuda' without its libraries).
+    if (nonCpu.length && /provider|cuda|tensorrt|webgpu|\.so|library/i.test(msg)) {
+      throw new CompatibilityError('load',
+        `${what}: ONNX Runtime could not start execution provider(s) ${nonCpu.map((n) => `'${n}'`).join(', ')} (${msg})`,
+        "install that provider's libraries, or use executionProviders: ['cpu']",
+        { code: 'E_PROVIDER', cause: e, details: { providers: names } });
+    }
+    throw new SessionError('load', `${what}: ONNX Runtime could not create a session (${msg})`,
+      'check that the bundle loads in Python (`python -m polyonnx verify`), and report the file and this message',
+      { cause: e });
+  }
+}
+
+function toOrtTensor(t) {
+  const O = ort();
+  const tensor = new O.Tensor(t.dtype, t.data, t.dims);
+  // When the caller built an onnxruntime Tensor before polyonnx first loaded onnxruntime-node on
+  // Node 24, the dtype table already says Float16Array and the binding cannot read it (see top):
+  // hand the binding the Uint16Array bits themselves.
+  if (t.dtype === 'float16' && !(tensor.data instanceof Uint16Array)) tensor.cpuData = t.data;
+  return tensor;
+}
+
+function fromOrtTensor(tensor) {
+  let data = tensor.data;
+  const F16 = globalThis.Float16Array;
+  if (tensor.type === 'float16' && F16 && data instanceof F16) {
+    data = new Uint16Array(data.buffer, data.byteOffset, data.length);
+  }
+  return { dtype: tensor.type, dims: Array.from(tensor.dims), data };
+}
+
+/**
+ * Run a session on prepared feeds; returns { name: { dtype, dims, data } } for `fetches`.
+ * @param {any} session
+ * @param {Record<string, {dtype: string, dims: number[], data: any}>} tensors
+ * @param {string[]} fetches output names
+ */
+async function run(session, tensors, fetches, what) {
+  const feeds = {};
+  for (const [name, t] of Object.entries(tensors)) feeds[name] = toOrtTensor(t);
+  let out;
+  try {
+    out = await session.run(feeds, fetches);
+  } catch (e) {
+    const msg = String(e && e.message ? e.message : e);
+    throw new SessionError('run', `${what}: ONNX Runtime failed to run (${msg})`,
+      'the feeds passed polyonnx\'s checks, so this is likely a shape the export did not verify: '
+      + 'try the sizes in polyonnx.json dims[*].verified, and report the bundle and this message',
+      { cause: e });
+  }
+  const results = {};
+  for (const name of fetches) results[name] = fromOrtTensor(out[name]);
+  return results;
+}
+
+async function release(session) {
+  await session.release();
+}
+
+module.exports = { RUNTIME, ort, runtimeVersion, providers, createSession, run, release };
