@@ -39,6 +39,9 @@ def make_feed(spec: dict, sizes: dict, rng: np.random.Generator) -> np.ndarray:
     shape = shape_at(spec["shape"], sizes)
     dtype = spec["dtype"]
     if dtype in ("float32", "float64", "float16"):
+        if spec.get("value_range"):
+            lo, hi = spec["value_range"]
+            return rng.uniform(lo, hi, size=shape).astype(NUMPY_DTYPES[dtype])
         return rng.standard_normal(shape).astype(NUMPY_DTYPES[dtype])
     if dtype == "bool":
         return rng.random(shape) < 0.5

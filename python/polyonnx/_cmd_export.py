@@ -1,0 +1,65 @@
+"""`polyonnx export MODEL -o DIR`: the export pipeline from the command line."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._spec import parse_dim, parse_range
+from .errors import PolyonnxError
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL",
+                   help="package.module:attr, path/to/file.py:attr (nn.Module instance, subclass or zero-argument "
+                        "factory), or path/to/model.onnx")
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="bundle folder to write")
+    p.add_argument("--input", action="append", default=[], metavar="SPEC",
+                   help="an input as NAME:DTYPE[DIMS], e.g. 'input_ids:int64[batch,seq]' (names are dynamic axes, "
+                        "numbers static); repeat per input, in forward() order. Omit if the model declares polyonnx_spec")
+    p.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
+                   help="example size of a dynamic dim for the export trace (default 2; 0 and 1 are refused)")
+    p.add_argument("--range", action="append", default=[], metavar="NAME=LOW:HIGH",
+                   help="inclusive value range of an integer input (e.g. token ids inside the vocabulary)")
+    p.add_argument("--class-axis", action="append", default=[], metavar="OUTPUT=AXIS",
+                   help="axis of an output holding class scores, so argmax agreement is checked")
+    p.add_argument("--output-names", metavar="A,B", help="comma-separated output names")
+    p.add_argument("--name", help="bundle name (default: the model's name)")
+    p.add_argument("--opset", type=int, default=20, help="ONNX opset, 18-26 (default 20)")
+    p.add_argument("--optimize", choices=["none", "basic", "extended"], default="basic",
+                   help="ONNX Runtime offline optimization (default basic: portable to every runtime)")
+    p.add_argument("--quantize", choices=["none", "dynamic", "static"], default=None,
+                   help="int8 variant (default: dynamic, unless the model's polyonnx_spec asks otherwise)")
+    p.add_argument("--calibration", metavar="FILE", help="static quantization data: an .npz or a folder of .npz files")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--no-verify", action="store_true", help="skip run-time comparisons (graph checks still run)")
+    p.add_argument("--allow-pickle", action="store_true", help="allow loading a pickled .pt/.pth model (runs its code)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def _pairs(values, what, fix):
+    out = {}
+    for v in values:
+        k, sep, val = v.partition("=")
+        if not sep or not val.lstrip("-").isdigit():
+            raise PolyonnxError("export (spec)", f"cannot read {what} {v!r}", fix)
+        out[k.strip()] = int(val)
+    return out
+
+
+def run(args) -> int:
+    from .pipeline import export
+    from .report import print_bundle
+
+    dims = dict(parse_dim(d) for d in args.dim)
+    ranges = dict(parse_range(r) for r in args.range)
+    class_axes = _pairs(args.class_axis, "--class-axis", "write it as OUTPUT=AXIS, e.g. --class-axis logits=1")
+    bundle = export(
+        args.model, None, args.out,
+        inputs=args.input or None, dims=dims, value_ranges=ranges, class_axes=class_axes,
+        output_names=[s.strip() for s in args.output_names.split(",")] if args.output_names else None,
+        name=args.name, opset=args.opset, optimize=args.optimize, quantize=args.quantize,
+        calibration=args.calibration, verify=not args.no_verify, force=args.force,
+        allow_pickle=args.allow_pickle, progress=not args.quiet,
+    )
+    print_bundle(bundle)
+    return 0

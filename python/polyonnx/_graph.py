@@ -1,0 +1,130 @@
+"""Reading and tidying ONNX graphs (the onnx package only, no runtime)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import onnx
+
+from .errors import PolyonnxError
+from .manifest import load_shared
+
+# onnx.TensorProto element types -> the manifest's (ONNX Runtime JS) dtype words.
+ONNX_DTYPES = {
+    onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.DOUBLE: "float64", onnx.TensorProto.FLOAT16: "float16",
+    onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "uint8", onnx.TensorProto.INT16: "int16",
+    onnx.TensorProto.UINT16: "uint16", onnx.TensorProto.INT32: "int32", onnx.TensorProto.UINT32: "uint32",
+    onnx.TensorProto.INT64: "int64", onnx.TensorProto.UINT64: "uint64", onnx.TensorProto.BOOL: "bool",
+    onnx.TensorProto.STRING: "string",
+}
+
+
+def load(path: Path, *, stage: str = "export") -> onnx.ModelProto:
+    try:
+        return onnx.load(str(path))
+    except Exception as e:
+        raise PolyonnxError(stage, f"'{path}' is not a readable ONNX model ({type(e).__name__}: {e})",
+                            "pass an .onnx file written by torch.onnx.export or another ONNX exporter") from e
+
+
+def io_shapes(model: onnx.ModelProto, which: str) -> list[tuple[str, str, list]]:
+    """[(name, dtype, dims)] of graph inputs or outputs; dims are ints, names, or None (unknown)."""
+    values = model.graph.input if which == "inputs" else model.graph.output
+    initializers = {i.name for i in model.graph.initializer}
+    out = []
+    for v in values:
+        if v.name in initializers:
+            continue
+        t = v.type.tensor_type
+        if not v.type.HasField("tensor_type"):
+            raise PolyonnxError("export", f"graph {which[:-1]} '{v.name}' is not a tensor (sequence or map)",
+                                "polyonnx bundles support tensor inputs and outputs only")
+        if t.elem_type not in ONNX_DTYPES:
+            raise PolyonnxError("export", f"graph {which[:-1]} '{v.name}' has element type {t.elem_type}, "
+                                "which ONNX Runtime JS cannot hold", "cast it to float32/float16/int64/bool")
+        dims = []
+        if t.HasField("shape"):
+            for d in t.shape.dim:
+                if d.HasField("dim_value"):
+                    dims.append(int(d.dim_value))
+                elif d.HasField("dim_param") and d.dim_param:
+                    dims.append(d.dim_param)
+                else:
+                    dims.append(None)
+        out.append((v.name, ONNX_DTYPES[t.elem_type], dims))
+    return out
+
+
+def set_io_shapes(model: onnx.ModelProto, shapes: dict[str, list]) -> None:
+    """Rewrite the declared shapes of graph inputs/outputs (metadata only) to the manifest's."""
+    for v in list(model.graph.input) + list(model.graph.output):
+        if v.name not in shapes:
+            continue
+        dims = v.type.tensor_type.shape.dim
+        wanted = shapes[v.name]
+        if len(dims) != len(wanted):
+            continue
+        for d, w in zip(dims, wanted):
+            if isinstance(w, str):
+                d.Clear()
+                d.dim_param = w
+            else:
+                d.Clear()
+                d.dim_value = int(w)
+
+
+def opset_of(model: onnx.ModelProto) -> int:
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            return int(o.version)
+    raise PolyonnxError("export", "the model imports no default-domain opset", "re-export it with an opset")
+
+
+def domains_of(model: onnx.ModelProto) -> list[str]:
+    used = {n.domain for n in model.graph.node} - {"", "ai.onnx"}
+    return sorted(used)
+
+
+def op_types(model: onnx.ModelProto) -> set[str]:
+    return {n.op_type for n in model.graph.node}
+
+
+def runtimes_for(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
+    """Which of python/node/web can load this graph (from shared-schemas/runtimes.json), and why not."""
+    table = load_shared("runtimes.json")
+    ok, why = ["python"], []
+    opset, ir, domains, ops = opset_of(model), model.ir_version, domains_of(model), op_types(model)
+    for rt in ("node", "web"):
+        lim = table[rt]
+        reasons = []
+        if opset > lim["max_opset"]:
+            reasons.append(f"opset {opset} > {lim['max_opset']}")
+        if ir > lim["max_ir_version"]:
+            reasons.append(f"IR version {ir} > {lim['max_ir_version']}")
+        bad_domains = [d for d in domains if d not in lim["domains"]]
+        if bad_domains:
+            reasons.append(f"operator domains {bad_domains}")
+        bad_ops = sorted(ops & set(lim["unsupported_ops"]))
+        if bad_ops:
+            reasons.append(f"ops without a kernel {bad_ops}")
+        if reasons:
+            why.append(f"{lim['package']} {lim['version']}: " + ", ".join(reasons))
+        else:
+            ok.append(rt)
+    return ok, why
+
+
+def sanitize_dim(name: str, fallback: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", name or "")
+    if not cleaned or not re.match(r"[A-Za-z_]", cleaned[0]):
+        return fallback
+    return cleaned[:64]
+
+
+def save(model: onnx.ModelProto, path: Path) -> None:
+    """Save self-contained (no external data): bundles here stay below protobuf's 2 GB."""
+    if model.ByteSize() > 2_000_000_000:
+        raise PolyonnxError("export", "the model is larger than protobuf's 2 GB limit",
+                            "models this large need external data, which polyonnx does not write yet")
+    onnx.save_model(model, str(path))

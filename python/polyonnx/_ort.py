@@ -1,0 +1,70 @@
+"""ONNX Runtime (Python): sessions, runs and offline graph optimization.
+
+The one module of polyonnx that imports onnxruntime (quantization lives in _quantize.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .errors import PolyonnxError
+
+# Offline optimization levels polyonnx ships. LAYOUT/ALL are deliberately absent: they rewrite
+# convolutions to com.microsoft.nchwc ops tied to the CPU, which onnxruntime-web cannot run.
+LEVELS = {
+    "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+}
+
+
+def version() -> str:
+    return ort.__version__
+
+
+def session(model, *, threads: int | None = None, level: str = "basic", stage: str = "verify") -> ort.InferenceSession:
+    """A CPU session on a path or model bytes; load failures become a PolyonnxError."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = LEVELS[level]
+    opts.log_severity_level = 3  # errors only: warnings about output shapes are checked by us
+    if threads:
+        opts.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(model) if isinstance(model, Path) else model, opts,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise PolyonnxError(stage, f"ONNX Runtime {ort.__version__} cannot load the model: {_short(e)}",
+                            "check the opset and operators; re-export with --opset 20") from e
+
+
+def run(sess: ort.InferenceSession, feeds: dict, output_names: list[str] | None = None, *, stage: str = "verify"):
+    try:
+        outs = sess.run(output_names, {k: np.ascontiguousarray(v) for k, v in feeds.items()})
+    except Exception as e:
+        shapes = {k: list(np.shape(v)) for k, v in feeds.items()}
+        raise PolyonnxError(stage, f"ONNX Runtime failed to run the model on inputs {shapes}: {_short(e)}",
+                            "a dim the graph treats as fixed was given another size; see the export attempts") from e
+    names = output_names or [o.name for o in sess.get_outputs()]
+    return dict(zip(names, outs))
+
+
+def optimize(src: Path, dst: Path, level: str) -> None:
+    """Write ``src`` optimized offline at ``level`` (basic: constant folding, redundant nodes;
+    extended: + com.microsoft fusions) to ``dst``."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = LEVELS[level]
+    opts.optimized_model_filepath = str(dst)
+    opts.log_severity_level = 3
+    try:
+        ort.InferenceSession(str(src), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise PolyonnxError("optimize", f"ONNX Runtime could not optimize the model at level '{level}': {_short(e)}",
+                            "retry with --optimize none") from e
+
+
+def _short(e: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[:limit] + " ..."

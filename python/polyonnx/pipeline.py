@@ -1,0 +1,601 @@
+"""The export pipeline: model -> traced ONNX -> verified -> optimized -> quantized -> bundle.
+
+Stages, each in its own module: _export (torch), _graph (onnx), _ort (onnxruntime),
+_quantize (onnxruntime.quantization), manifest/bundle (the contract). This module only
+orchestrates them, and is the place that decides what "a bundle that works" means:
+
+- every declared dynamic dim is symbolic in the graph and is run at 3+ sizes (1, the example,
+  and a larger one) against PyTorch before the bundle is called good;
+- the dynamo exporter is tried first, the legacy one if dynamo's graph fails verification;
+- nothing is written to ``out`` unless everything passed (staging folder + rename).
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from . import manifest as _manifest
+from ._progress import Steps, silent
+from ._spec import ExportSpec, InputSpec, check_example_size, from_declared, parse_input
+from ._version import __version__
+from .bundle import Bundle, sha256_file, staging_folder
+from .compare import accumulate, compare_outputs, metrics, passes, tolerance
+from .errors import PolyonnxError, VerificationError
+from .feeds import make_feeds, shape_at, size_plan
+
+OPTIMIZE_CHOICES = ("none", "basic", "extended")
+QUANTIZE_CHOICES = ("none", "dynamic", "static")
+FP32_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+
+
+def export(model, example_inputs=None, out=None, *, input_names=None, output_names=None, dynamic_axes=None,
+           opset: int = 20, optimize: str = "basic", quantize: str | None = None, calibration=None,
+           verify: bool = True, force: bool = False, name: str | None = None, inputs: list[str] | None = None,
+           dims: dict | None = None, value_ranges: dict | None = None, class_axes: dict | None = None,
+           allow_pickle: bool = False, progress: bool | Steps = True) -> Bundle:
+    """Export ``model`` to a verified bundle in folder ``out`` and return it.
+
+    model: an ``nn.Module``; or a string ``package.module:attr`` / ``path/file.py:attr``; or a path
+        to an existing ``.onnx`` file (imported: inputs, outputs and symbolic dims read from the graph).
+    example_inputs: a tuple of tensors or a name->tensor dict. When omitted, inputs come from
+        ``inputs`` (``["input_ids:int64[batch,seq]"]``) or from the model's own ``polyonnx_spec``.
+    dynamic_axes: torch's convention, ``{"x": {0: "batch"}}``.
+    quantize: "none", "dynamic" or "static"; None means "dynamic" unless the model's
+        ``polyonnx_spec`` asks for another.
+    calibration: for static quantization: an .npz, a folder of .npz files, or an iterable of
+        feed dicts; None uses the model's ``polyonnx_calibration()`` if it has one.
+    verify: False skips the run-time comparisons (the dynamic-dim graph checks still apply).
+    """
+    if out is None:
+        raise PolyonnxError("export", "no output folder given", "pass out= (or -o DIR on the command line)")
+    if optimize not in OPTIMIZE_CHOICES:
+        raise PolyonnxError("export", f"unknown optimization level '{optimize}'",
+                            f"use one of {', '.join(OPTIMIZE_CHOICES)} (LAYOUT/ALL are not portable)")
+    if quantize is not None and quantize not in QUANTIZE_CHOICES:
+        raise PolyonnxError("export", f"unknown quantization '{quantize}'", f"use one of {', '.join(QUANTIZE_CHOICES)}")
+    if not 18 <= int(opset) <= 26:
+        # Below 18 the dynamo exporter silently raises the opset; above 26 onnxruntime-node 1.30 refuses.
+        raise PolyonnxError("export", f"opset {opset} is outside what polyonnx can ship",
+                            "use --opset between 18 and 26 (default 20)")
+    steps = progress if isinstance(progress, Steps) else (Steps(6) if progress else silent())
+    out = Path(out)
+    if out.exists() and not force:
+        raise PolyonnxError("export", f"output folder '{out}' already exists",
+                            "pass --force (force=True) to replace it, or choose another -o folder")
+    started = time.perf_counter()
+    job = _Job(steps=steps, opset=int(opset), optimize=optimize, verify=verify)
+    if isinstance(model, (str, Path)) and str(model).endswith(".onnx"):
+        job.import_onnx(Path(model), dims or {}, value_ranges or {}, class_axes or {})
+        declared = {}
+    else:
+        declared = job.trace_torch(model, example_inputs, input_names, output_names, dynamic_axes, inputs,
+                                   dims or {}, value_ranges or {}, class_axes or {}, allow_pickle)
+    with staging_folder(out, force=force) as stage:
+        job.write_fp32(stage)
+        method = quantize or declared.get("quantize") or "dynamic"
+        if method != "none":
+            job.quantize(stage, method, calibration)
+        job.evaluate(stage)
+        job.name = name or job.name or out.name
+        job.seconds = time.perf_counter() - started
+        manifest = job.manifest()
+        _manifest.validate(manifest, stage="export")
+        (stage / _manifest.MANIFEST_NAME).write_text(_manifest.to_json(manifest), encoding="utf-8")
+    return Bundle.load(out)
+
+
+class _Job:
+    """State of one export, filled in stage by stage."""
+
+    def __init__(self, *, steps: Steps, opset: int, optimize: str, verify: bool):
+        self.steps, self.opset, self.optimize, self.verify = steps, opset, optimize, verify
+        self.tmp = Path(tempfile.mkdtemp(prefix="polyonnx-export-"))
+        self.notes: list[str] = []
+        self.attempts: list[dict] = []
+        self.variants: dict[str, dict] = {}
+        self.name = None
+        self.description = None
+        self.torch_model = None
+        self.evaluation = None
+        self.versions = {"torch": None, "onnxscript": None}
+
+    def __del__(self):
+        shutil.rmtree(getattr(self, "tmp", ""), ignore_errors=True)
+
+    # -- stage 1: trace (torch) ----------------------------------------------------------------
+    def trace_torch(self, model, example_inputs, input_names, output_names, dynamic_axes, inputs, dims,
+                    value_ranges, class_axes, allow_pickle) -> dict:
+        with self.steps.step("load the model and run it in PyTorch") as st:
+            from . import _export as tx
+
+            if isinstance(model, (str, Path)):
+                self.name = str(model).rpartition(":")[2].rpartition("/")[2].removesuffix(".pt").removesuffix(".pth")
+                model = tx.resolve_model(str(model), allow_pickle=allow_pickle)
+            self.versions = tx.versions()
+            declared = tx.declared_spec(model) or {}
+            if not self.name:
+                self.name = type(model).__name__
+            if example_inputs is not None:
+                spec, feeds = tx.spec_from_examples(model, example_inputs, input_names, dynamic_axes)
+                if declared.get("class_axes"):
+                    spec.class_axes.update(declared["class_axes"])
+            else:
+                if inputs:
+                    spec = ExportSpec(inputs=[parse_input(s) for s in inputs])
+                elif declared:
+                    spec = from_declared(declared)
+                else:
+                    raise PolyonnxError(
+                        "export (spec)", f"no inputs are known for model '{self.name}'",
+                        "pass --input 'NAME:DTYPE[DIMS]' (e.g. --input 'x:float32[batch,3]'), give example_inputs, "
+                        "or declare polyonnx_spec on the model (README: 'Declaring inputs on the model')",
+                    )
+                known_dims = set(spec.dim_names())
+                for dname, size in dims.items():
+                    if dname not in known_dims:
+                        raise PolyonnxError("export (spec)", f"--dim {dname}={size} names no dynamic dim of the inputs",
+                                            f"the dynamic dims are {sorted(known_dims) or 'none'}")
+                    check_example_size(dname, int(size))
+                    spec.dims[dname] = int(size)
+                by_name = {s.name: s for s in spec.inputs}
+                for iname, rng in value_ranges.items():
+                    if iname not in by_name:
+                        raise PolyonnxError("export (spec)", f"--range names unknown input '{iname}'",
+                                            f"the inputs are {list(by_name)}")
+                    by_name[iname].value_range = list(rng)
+                feeds = tx.example_feeds(spec, model)
+            spec.class_axes.update(class_axes)
+            spec.output_names = list(output_names) if output_names else spec.output_names
+            self.description = spec.description or declared.get("description")
+            self.spec, self.torch_model, self.declared = spec, model, declared
+            self.input_names = [s.name for s in spec.inputs]
+
+            # PyTorch's answers at every size set are the reference for both exporters.
+            self.plans = size_plan(spec.dims)
+            self.plan_feeds = [feeds] + [make_feeds(self._input_manifest(), plan, seed=i)
+                                         for i, plan in enumerate(self.plans[1:], start=1)]
+            self.references = []
+            for plan, f in zip(self.plans, self.plan_feeds):
+                try:
+                    self.references.append(tx.torch_outputs(model, f, self.input_names))
+                except PolyonnxError:
+                    raise
+                except Exception as e:
+                    shapes = {k: list(v.shape) for k, v in f.items()}
+                    first = "the example inputs" if f is feeds else f"sizes {plan}"
+                    raise PolyonnxError(
+                        "export (torch)", f"the model itself fails on {first} (input shapes {shapes}): "
+                        f"{tx.condense(e, 300)}",
+                        "check the --input shapes and static dims against what forward() expects"
+                        if f is feeds else
+                        f"the model does not accept these sizes: declare that dim static, or fix forward()",
+                    ) from e
+            n_out = len(self.references[0])
+            if spec.output_names is None:
+                spec.output_names = ["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]
+            if len(spec.output_names) != n_out:
+                raise PolyonnxError("export (spec)", f"the model returns {n_out} outputs but {len(spec.output_names)} "
+                                    f"output names were given ({spec.output_names})", "give one name per output")
+            self.references = [dict(zip(spec.output_names, r)) for r in self.references]
+            self.output_specs = self._derive_outputs()
+            st["result"] = f"{len(self.plans)} size sets: " + ", ".join(
+                "{" + ", ".join(f"{k}={v}" for k, v in p.items()) + "}" for p in self.plans)
+
+        from . import _export as tx
+
+        for strategy in tx.STRATEGIES:
+            with self.steps.step(f"export with the {strategy} exporter and verify against PyTorch") as st:
+                t0 = time.perf_counter()
+                path = self.tmp / f"{strategy}.onnx"
+                try:
+                    tx.export_with(strategy, self.torch_model, spec, self.plan_feeds[0], spec.output_names,
+                                   self.opset, path)
+                    reason = self._check_candidate(path)
+                except PolyonnxError as e:
+                    reason = e.message
+                except Exception as e:  # the exporters raise anything; condense it into the reason
+                    reason = f"export failed: {tx.condense(e)}"
+                ok = reason is None
+                attempt = {"strategy": strategy, "ok": ok, "seconds": round(time.perf_counter() - t0, 2)}
+                if not ok:
+                    attempt["reason"] = reason
+                self.attempts.append(attempt)
+                st["result"] = "passed" if ok else f"rejected: {reason}"
+            if ok:
+                self.strategy = strategy
+                self.raw_path = path
+                break
+        else:
+            lines = "; ".join(f"{a['strategy']}: {a['reason']}" for a in self.attempts)
+            raise VerificationError(
+                "export (verify)", f"no exporter produced a graph that works at every declared size ({lines})",
+                "if a dim cannot really vary, declare it static (a number in --input); otherwise look for "
+                "size-dependent Python control flow or .view(<constant>) in forward()",
+                details={"attempts": self.attempts},
+            )
+        return declared
+
+    def _input_manifest(self) -> list[dict]:
+        return [s.to_manifest() for s in self.spec.inputs]
+
+    def _derive_outputs(self) -> list[dict]:
+        """Output shapes from PyTorch's answers: static where every size set agrees, a dim name where
+        the axis follows one input dim, a derived dim otherwise."""
+        specs = []
+        self.derived_dims = {}
+        from .feeds import dtype_name
+
+        for oname in self.spec.output_names:
+            shapes = [r[oname].shape for r in self.references]
+            ranks = {len(s) for s in shapes}
+            if len(ranks) != 1:
+                raise PolyonnxError("export (torch)", f"output '{oname}' changes rank with input sizes {shapes}",
+                                    "outputs must keep their rank")
+            shape = []
+            for axis in range(ranks.pop()):
+                sizes = [s[axis] for s in shapes]
+                if len(set(sizes)) == 1:
+                    shape.append(int(sizes[0]))
+                    continue
+                follows = [d for d in self.spec.dims if all(p[d] == n for p, n in zip(self.plans, sizes))]
+                if follows:
+                    shape.append(follows[0])
+                else:
+                    dname = f"{oname}_dim{axis}".replace(".", "_").replace("/", "_").replace(":", "_").replace("-", "_")
+                    self.derived_dims[dname] = {"example": int(sizes[0]), "verified": sorted(set(int(n) for n in sizes)),
+                                                "derived": True}
+                    shape.append(dname)
+            spec = {"name": oname, "dtype": dtype_name(self.references[0][oname].dtype), "shape": shape}
+            if oname in self.spec.class_axes:
+                spec["class_axis"] = int(self.spec.class_axes[oname])
+            specs.append(spec)
+        unknown = set(self.spec.class_axes) - set(self.spec.output_names)
+        if unknown:
+            raise PolyonnxError("export (spec)", f"class axes given for unknown outputs {sorted(unknown)}",
+                                f"the outputs are {self.spec.output_names}")
+        return specs
+
+    def _check_candidate(self, path: Path) -> str | None:
+        """None if the graph at ``path`` is good, else why not (also tidies its io metadata)."""
+        from . import _graph
+
+        model = _graph.load(path)
+        graph_inputs = {n: dims for n, _, dims in _graph.io_shapes(model, "inputs")}
+        for s in self.spec.inputs:
+            dims = graph_inputs.get(s.name)
+            if dims is None:
+                return f"the graph has no input '{s.name}' (it has {sorted(graph_inputs)})"
+            for axis, want in enumerate(s.shape):
+                got = dims[axis] if axis < len(dims) else None
+                if isinstance(want, str) and isinstance(got, int):
+                    return (f"input '{s.name}' declared dim '{want}' is dynamic, but the graph fixed axis {axis} "
+                            f"to {got}")
+        graph_outputs = {n: dims for n, _, dims in _graph.io_shapes(model, "outputs")}
+        for o in self.output_specs:
+            dims = graph_outputs.get(o["name"])
+            if dims is None:
+                return f"the graph has no output '{o['name']}' (it has {sorted(graph_outputs)})"
+            for axis, want in enumerate(o["shape"]):
+                got = dims[axis] if axis < len(dims) else None
+                if isinstance(want, str) and isinstance(got, int):
+                    sizes = sorted({int(r[o['name']].shape[axis]) for r in self.references})
+                    return (f"output '{o['name']}' axis {axis} follows '{want}' (sizes {sizes} in PyTorch), "
+                            f"but the graph fixed it to {got}")
+        # Name the graph's symbolic dims as the manifest does (metadata only).
+        _graph.set_io_shapes(model, {s.name: s.shape for s in self.spec.inputs} |
+                             {o["name"]: o["shape"] for o in self.output_specs})
+        _graph.save(model, path)
+        check, _ = self._run_check(path, "torch", "fp32", reference_outputs=self.references)
+        if not check["passed"]:
+            return _failure_text(check)
+        self.torch_check = check
+        return None
+
+    def _run_check(self, path: Path, against: str, kind: str, *, reference_outputs, stage="export (verify)",
+                   variant="fp32"):
+        """Run ``path`` in ONNX Runtime Python at every size set and compare with the references."""
+        from . import _ort
+
+        sess = _ort.session(path, stage=stage)
+        tol = tolerance(kind, against)
+        per_output = {o["name"]: [] for o in self.output_specs}
+        passed, failures, outs = True, [], []
+        for plan, feeds, ref in zip(self.plans, self.plan_feeds, reference_outputs):
+            try:
+                got = _ort.run(sess, feeds, [o["name"] for o in self.output_specs], stage=stage)
+            except PolyonnxError as e:
+                failures.append(f"at {plan}: {e.message.split(': ', 1)[-1]}")
+                passed = False
+                outs.append(None)
+                continue
+            outs.append(got)
+            res, ok = compare_outputs(got, ref, self.output_specs, tol)
+            for oname, m in res.items():
+                if "shape_mismatch" in m:
+                    failures.append(f"at {plan}: output '{oname}' has shape {m['shape_mismatch'][0]}, "
+                                    f"PyTorch gives {m['shape_mismatch'][1]}")
+                elif not m["passed"]:
+                    failures.append(f"at {plan}: output '{oname}' max_abs {m['max_abs']:.3g}, cosine {m['cosine']:.6f}"
+                                    + (f", argmax agreement {m['argmax_agreement']:.3f}"
+                                       if m.get("argmax_agreement") is not None else ""))
+                per_output[oname].append(m)
+            passed &= ok
+        outputs = {}
+        for oname, ms in per_output.items():
+            agg = accumulate([{k: v for k, v in m.items() if k != "passed"} for m in ms if "shape_mismatch" not in m])
+            agg["passed"] = bool(ms) and all(m["passed"] for m in ms) and len(ms) == len(self.plans)
+            outputs[oname] = agg
+        check = {"runtime": "python", "variant": variant,
+                 "reference": "torch" if against == "torch" else f"python:{against}" if against == "fp32" else against,
+                 "passed": bool(passed and not failures), "sizes": [dict(p) for p in self.plans],
+                 "outputs": outputs, "tolerance": {k: v for k, v in tol.items() if v is not None}}
+        if failures:
+            check["error"] = "; ".join(failures[:6])
+        return check, outs
+
+    # -- stage 1 (alternative): import an existing .onnx ----------------------------------------
+    def import_onnx(self, path: Path, dims: dict, value_ranges: dict, class_axes: dict) -> None:
+        from . import _graph
+
+        with self.steps.step(f"import {path}") as st:
+            if not path.is_file():
+                raise PolyonnxError("export (import)", f"no such file '{path}'", "check the .onnx path")
+            model = _graph.load(path, stage="export (import)")
+            self.name = path.stem
+            inputs = []
+            all_dims: dict[str, int] = {}
+            for iname, dtype, shape in _graph.io_shapes(model, "inputs"):
+                named = []
+                for axis, d in enumerate(shape):
+                    if isinstance(d, int) and d > 0:
+                        named.append(d)
+                    else:
+                        dn = _graph.sanitize_dim(d if isinstance(d, str) else "", f"{iname}_dim{axis}")
+                        named.append(dn)
+                        all_dims.setdefault(dn, 2)
+                spec = InputSpec(iname, dtype, named, list(value_ranges[iname]) if iname in value_ranges else None)
+                if spec.value_range is None and dtype in ("int64", "int32"):
+                    spec.value_range = [0, 9]
+                    self.notes.append(f"input '{iname}' is integer and no --range was given: verified with values 0..9")
+                inputs.append(spec)
+            for dname, size in dims.items():
+                if dname not in all_dims:
+                    raise PolyonnxError("export (spec)", f"--dim {dname} names no dynamic dim of the graph",
+                                        f"its dynamic dims are {sorted(all_dims) or 'none'}")
+                all_dims[dname] = int(size)
+            self.spec = ExportSpec(inputs=inputs, dims=all_dims, class_axes=dict(class_axes))
+            self.spec.output_names = [n for n, _, _ in _graph.io_shapes(model, "outputs")]
+            self.input_names = [s.name for s in inputs]
+            self.plans = size_plan(all_dims)
+            self.plan_feeds = [make_feeds(self._input_manifest(), plan, seed=i) for i, plan in enumerate(self.plans)]
+            # No PyTorch here: the imported graph as given is the reference for the optimized one.
+            source = self.tmp / "source.onnx"
+            _graph.save(model, source)
+            from . import _ort
+
+            sess = _ort.session(source, level="none", stage="export (import)")
+            self.references = []
+            for plan, f in zip(self.plans, self.plan_feeds):
+                try:
+                    self.references.append(_ort.run(sess, f, self.spec.output_names, stage="export (import)"))
+                except PolyonnxError as e:
+                    raise VerificationError(
+                        "export (import)", f"the imported graph fails at sizes {plan}: {e.message}",
+                        "pass --dim NAME=SIZE with sizes the model accepts, or fix the graph's dynamic dims",
+                    ) from None
+            self.output_specs = self._derive_outputs()
+            _graph.set_io_shapes(model, {s.name: s.shape for s in inputs} | {o["name"]: o["shape"] for o in self.output_specs})
+            _graph.save(model, source)
+            self.raw_path = source
+            self.strategy = "onnx-import"
+            self.torch_check = None
+            self.attempts.append({"strategy": "onnx-import", "ok": True})
+            self.declared = {}
+            st["result"] = f"{len(inputs)} inputs, {len(self.output_specs)} outputs, dims {all_dims or 'none'}"
+
+    # -- stage 2: optimize + fp32 variant ---------------------------------------------------------
+    def write_fp32(self, stage: Path) -> None:
+        from . import _graph, _ort
+
+        with self.steps.step(f"optimize ({self.optimize}) and verify the fp32 variant") as st:
+            target = stage / FP32_FILE
+            if self.optimize == "none":
+                shutil.copyfile(self.raw_path, target)
+            else:
+                _ort.optimize(self.raw_path, target, self.optimize)
+            against = "torch" if self.strategy != "onnx-import" else "python"
+            check, outs = self._run_check(target, against, "fp32", reference_outputs=self.references)
+            if against == "python":
+                check["reference"] = "onnx:source"
+            if self.verify and not check["passed"]:
+                raise VerificationError("optimize", f"the {self.optimize}-optimized graph differs from the reference: "
+                                        f"{_failure_text(check)}", "export again with --optimize none")
+            self.fp32_outputs = outs
+            self.fp32_check = check
+            self.variants["fp32"] = self._variant_entry(target, {"method": "none"}, self.optimize, [check])
+            st["result"] = _summary(check)
+
+    def _variant_entry(self, path: Path, quantization: dict, optimization: str, checks: list) -> dict:
+        from . import _graph
+
+        model = _graph.load(path)
+        runtimes, why = _graph.runtimes_for(model)
+        for reason in why:
+            self.notes.append(f"{path.name} will not load in {reason}")
+        entry = {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
+                 "opset": _graph.opset_of(model), "ir_version": int(model.ir_version),
+                 "optimization": optimization, "quantization": quantization, "runtimes": runtimes}
+        domains = _graph.domains_of(model)
+        if domains:
+            entry["domains"] = domains
+        if self.verify:
+            entry["verification"] = checks
+        return entry
+
+    # -- stage 3: int8 ---------------------------------------------------------------------------
+    def quantize(self, stage: Path, method: str, calibration) -> None:
+        from . import _quantize as q
+
+        with self.steps.step(f"quantize to int8 ({method}) and verify against fp32") as st:
+            # Quantize from a BASIC-level graph: `extended` fusions (FusedMatMul...) are not quantizable.
+            source = self.tmp / "fp32-basic.onnx"
+            if self.optimize == "basic":
+                shutil.copyfile(stage / FP32_FILE, source)
+            else:
+                from . import _ort
+
+                _ort.optimize(self.raw_path, source, "basic")
+            target = stage / INT8_FILE
+            if method == "dynamic":
+                share = q.quantizable_share(source)
+                if share < q.MIN_QUANTIZABLE_SHARE:
+                    note = (f"int8 not shipped: dynamic quantization covers MatMul/Gemm only and those hold "
+                            f"{share:.0%} of this model's weights (convolutions and recurrent ops stay fp32: "
+                            f"dynamic int8 convolutions were 4x slower here and have no onnxruntime-web kernel); "
+                            f"use --quantize static with --calibration data to quantize convolutions")
+                    self.notes.append(note)
+                    st["result"] = "skipped: " + note.split(": ", 1)[1]
+                    return
+                info = q.dynamic_int8(source, target)
+            else:
+                if calibration is None:
+                    hook = getattr(self.torch_model, "polyonnx_calibration", None)
+                    if hook is None:
+                        raise PolyonnxError("quantize", "static quantization needs calibration data",
+                                            "pass --calibration FILE.npz (or a folder of .npz files), arrays named "
+                                            "after the inputs; or use --quantize dynamic")
+                    calibration = hook()
+                info = q.static_int8(source, target, q.calibration_batches(calibration, self._input_manifest(),
+                                                                           self.spec.dims))
+            self._pin_ir(target)
+            check, outs = self._run_check(target, "fp32", "int8", reference_outputs=self.fp32_outputs, variant="int8")
+            entry = self._variant_entry(target, info, "basic", [check])
+            if self.optimize == "extended":
+                self.notes.append("int8 is quantized from the basic-level graph (extended fusions are not quantizable)")
+            if self.verify and not check["passed"]:
+                target.unlink()
+                note = f"int8 not shipped: it differs from fp32 beyond tolerance ({_failure_text(check)})"
+                self.notes.append(note)
+                if not self.steps.enabled:
+                    print(f"warning: {note}", file=sys.stderr)
+                st["result"] = "rejected: " + note
+                return
+            self.variants["int8"] = entry
+            self.int8_outputs = outs
+            st["result"] = f"{entry['bytes'] / 1e6:.2f} MB ({entry['bytes'] / self.variants['fp32']['bytes']:.2f}x fp32), " \
+                           + _summary(check)
+
+    def _pin_ir(self, path: Path) -> None:
+        """Keep the IR version of the fp32 graph: onnx 1.23's helpers write IR 14, which
+        onnxruntime-node/web 1.30 refuse (they load up to IR 13)."""
+        from . import _graph
+
+        model = _graph.load(path)
+        want = self.variants["fp32"]["ir_version"]
+        if model.ir_version > want:
+            model.ir_version = want
+            _graph.save(model, path)
+
+    # -- stage 4: task metrics ---------------------------------------------------------------------
+    def evaluate(self, stage: Path) -> None:
+        hook = getattr(self.torch_model, "polyonnx_evaluation", None)
+        if hook is None:
+            return
+        from . import _ort
+
+        with self.steps.step("evaluate every variant on the model's labelled data") as st:
+            ev = hook()
+            labels = np.asarray(ev["labels"])
+            results = []
+            for vname, entry in self.variants.items():
+                sess = _ort.session(stage / entry["file"], stage="evaluate")
+                got = _ort.run(sess, ev["feeds"], [ev["output"]], stage="evaluate")[ev["output"]]
+                axis = self.spec.class_axes.get(ev["output"], -1)
+                acc = float((np.argmax(got, axis=axis) == labels).mean())
+                entry["evaluation"] = {"metric": ev.get("metric", "accuracy"), "value": acc,
+                                       "samples": int(labels.shape[0]), "dataset": ev.get("dataset", "")}
+                results.append(f"{vname} {acc:.4f}")
+            torch_acc = getattr(self.torch_model, "torch_accuracy", None)
+            if torch_acc is not None:
+                results.append(f"torch {torch_acc:.4f}")
+            st["result"] = f"{ev.get('metric', 'accuracy')}: " + ", ".join(results)
+
+    # -- the manifest ------------------------------------------------------------------------------
+    def manifest(self) -> dict:
+        from . import _ort
+
+        dims = {}
+        for dname, example in self.spec.dims.items():
+            entry = {"example": int(example), "verified": sorted({int(p[dname]) for p in self.plans})}
+            lim = self.spec.dim_limits.get(dname)
+            if lim:
+                entry["min"], entry["max"] = int(lim[0]), int(lim[1])
+            dims[dname] = entry
+        dims.update(self.derived_dims)
+        fp32 = self.variants["fp32"]
+        m = {
+            "schema_version": _manifest.SCHEMA_VERSION,
+            "name": _identifier(self.name),
+            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "producer": {"polyonnx": __version__, "python": platform.python_version(),
+                         "torch": self.versions.get("torch"), "onnx": _onnx_version(),
+                         "onnxruntime": _ort.version(), "onnxscript": self.versions.get("onnxscript")},
+            "opset": fp32["opset"],
+            "ir_version": fp32["ir_version"],
+            "inputs": self._input_manifest(),
+            "outputs": self.output_specs,
+            "dims": dims,
+            "variants": self.variants,
+            "default_variant": "fp32",
+            "export": {"source": "onnx" if self.strategy == "onnx-import" else "torch",
+                       "strategy": self.strategy, "attempts": self.attempts,
+                       "example_sizes": {k: int(v) for k, v in self.spec.dims.items()},
+                       "seconds": round(self.seconds, 2)},
+        }
+        if self.description:
+            m["description"] = self.description
+        if self.notes:
+            m["notes"] = list(dict.fromkeys(self.notes))
+        return m
+
+
+def _identifier(name: str) -> str:
+    import re
+
+    cleaned = re.sub(r"[^A-Za-z0-9_.:/-]", "_", name or "model")
+    return cleaned if re.match(r"[A-Za-z_]", cleaned) else f"model_{cleaned}"
+
+
+def _onnx_version() -> str:
+    import onnx
+
+    return onnx.__version__
+
+
+def _failure_text(check: dict) -> str:
+    if check.get("error"):
+        return check["error"]
+    bad = [n for n, m in check["outputs"].items() if not m.get("passed")]
+    return f"outputs {bad} out of tolerance"
+
+
+def _summary(check: dict) -> str:
+    parts = []
+    for oname, m in check["outputs"].items():
+        if m.get("exact") is not None and m.get("max_abs") in (0.0, None):
+            parts.append(f"{oname}: exact" if m.get("exact") else f"{oname}: differs")
+            continue
+        text = f"{oname}: max_abs {m['max_abs']:.2e}, cosine {m['cosine']:.6f}"
+        if m.get("argmax_agreement") is not None:
+            text += f", argmax {m['argmax_agreement']:.3f}"
+        parts.append(text)
+    return ("passed; " if check["passed"] else "FAILED; ") + "; ".join(parts)
