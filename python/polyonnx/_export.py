@@ -215,8 +215,16 @@ def _quiet():
 
 
 def condense(err: BaseException, limit: int = 400) -> str:
-    """The informative part of an exporter's exception, on one line."""
-    text = f"{type(err).__name__}: {err}"
+    """The informative part of an exporter's exception, on one line.
+
+    torch.onnx wraps the real failure (a constraint violation, an unsupported op) in a
+    generic "step 1/3 ... Next steps" message: report the innermost cause instead.
+    """
+    root = err
+    while root.__cause__ is not None and root.__cause__ is not root:
+        root = root.__cause__
+    text = f"{type(root).__name__}: {root}"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= limit else text[:limit] + " ..."
 

@@ -41,7 +41,7 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
            opset: int = 20, optimize: str = "basic", quantize: str | None = None, calibration=None,
            verify: bool = True, force: bool = False, name: str | None = None, inputs: list[str] | None = None,
            dims: dict | None = None, value_ranges: dict | None = None, class_axes: dict | None = None,
-           allow_pickle: bool = False, progress: bool | Steps = True) -> Bundle:
+           allow_pickle: bool = False, progress: bool | Steps = True, strategies=None) -> Bundle:
     """Export ``model`` to a verified bundle in folder ``out`` and return it.
 
     model: an ``nn.Module``; or a string ``package.module:attr`` / ``path/file.py:attr``; or a path
@@ -54,6 +54,7 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
     calibration: for static quantization: an .npz, a folder of .npz files, or an iterable of
         feed dicts; None uses the model's ``polyonnx_calibration()`` if it has one.
     verify: False skips the run-time comparisons (the dynamic-dim graph checks still apply).
+    strategies: exporters to try, in order (default ("dynamo", "legacy")).
     """
     if out is None:
         raise PolyonnxError("export", "no output folder given", "pass out= (or -o DIR on the command line)")
@@ -73,6 +74,8 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
                             "pass --force (force=True) to replace it, or choose another -o folder")
     started = time.perf_counter()
     job = _Job(steps=steps, opset=int(opset), optimize=optimize, verify=verify)
+    if strategies:
+        job.strategies = tuple(strategies)
     if isinstance(model, (str, Path)) and str(model).endswith(".onnx"):
         job.import_onnx(Path(model), dims or {}, value_ranges or {}, class_axes or {})
         declared = {}
@@ -107,6 +110,7 @@ class _Job:
         self.torch_model = None
         self.evaluation = None
         self.versions = {"torch": None, "onnxscript": None}
+        self.strategies = None
 
     def __del__(self):
         shutil.rmtree(getattr(self, "tmp", ""), ignore_errors=True)
@@ -126,8 +130,10 @@ class _Job:
                 self.name = type(model).__name__
             if example_inputs is not None:
                 spec, feeds = tx.spec_from_examples(model, example_inputs, input_names, dynamic_axes)
-                if declared.get("class_axes"):
-                    spec.class_axes.update(declared["class_axes"])
+                # The model's own declarations still name outputs and class axes.
+                spec.class_axes.update(declared.get("class_axes", {}))
+                spec.output_names = list(declared["outputs"]) if declared.get("outputs") else None
+                spec.description = declared.get("description")
             else:
                 if inputs:
                     spec = ExportSpec(inputs=[parse_input(s) for s in inputs])
@@ -192,7 +198,7 @@ class _Job:
 
         from . import _export as tx
 
-        for strategy in tx.STRATEGIES:
+        for strategy in self.strategies or tx.STRATEGIES:
             with self.steps.step(f"export with the {strategy} exporter and verify against PyTorch") as st:
                 t0 = time.perf_counter()
                 path = self.tmp / f"{strategy}.onnx"
