@@ -1,0 +1,289 @@
+'use strict';
+// The persistent worker behind Python's `polyonnx.runtime('node' | 'wasm', ...)` and
+// `polyonnx verify`: reads length-prefixed msgpack requests on stdin, answers on stdout
+// (shared-schemas/WIRE.md). One process serves many sessions, so Python pays Node's start-up once.
+//
+// Run as `node js/worker.js`. stdout carries frames and nothing else.
+
+// --- 1. Guard the frame stream, before any other module can print. -------------------------
+// A library that logs with console.log or writes to process.stdout (onnxruntime-web's wasm glue,
+// a stray debug print) would otherwise put text between frames and break the stream. The real
+// stdout write is kept privately for frames; everything else is sent to stderr, which the Python
+// client keeps and shows in its errors. (Native code writing to fd 1 directly cannot be caught
+// from JS; none of the pinned packages do.)
+const frameStream = process.stdout;
+const writeFrameBytes = frameStream.write.bind(frameStream);
+process.stdout.write = function writeToStderr(chunk, encoding, callback) {
+  return process.stderr.write(chunk, encoding, callback);
+};
+{
+  const { Console } = require('node:console');
+  const quiet = new Console({ stdout: process.stderr, stderr: process.stderr });
+  for (const method of ['log', 'info', 'debug', 'warn', 'error', 'dir', 'dirxml', 'table', 'trace', 'group',
+    'groupCollapsed', 'groupEnd', 'count', 'countReset', 'time', 'timeEnd', 'timeLog', 'assert']) {
+    console[method] = quiet[method].bind(quiet);
+  }
+}
+
+// Node 24+ has a global Float16Array, and onnxruntime-node 1.30 / -web 1.30 disagree about it
+// when both run in one process (see backends/wasm.js, microsoft/onnxruntime#32323). This process
+// only ever moves float16 as Uint16Array bits, so the global is removed before either loads.
+delete globalThis.Float16Array;
+
+// --- 2. The protocol. -------------------------------------------------------------------------
+const fs = require('node:fs');
+const path = require('node:path');
+const wire = require('./wire');
+const { PolyonnxError } = require('./errors');
+const polyonnx = require('./index');
+
+const sessions = new Map(); // session id -> { model, backend }
+let nextSession = 1;
+let lastWrite = Promise.resolve();
+
+function send(message) {
+  const frame = wire.encodeFrame(message);
+  lastWrite = new Promise((resolve) => {
+    writeFrameBytes(frame, () => resolve());
+  });
+}
+
+function requestError(message, fix, details) {
+  return new PolyonnxError('worker', message, fix, { code: 'E_REQUEST', details });
+}
+
+// details travel through msgpack: BigInt and typed arrays are made plain, functions dropped.
+function plain(value) {
+  try {
+    return JSON.parse(JSON.stringify(value ?? {}, (k, v) => {
+      if (typeof v === 'bigint') return v.toString();
+      if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${v.length})`;
+      return v;
+    }));
+  } catch {
+    return {};
+  }
+}
+
+function errorBody(err) {
+  if (err && typeof err.code === 'string' && err.code.startsWith('E_') && err instanceof Error) {
+    const details = plain(err.details);
+    if (err.stage) details.stage = err.stage;
+    if (err.fix) details.fix = err.fix;
+    return { code: err.code, message: err.message, details };
+  }
+  // Not one of polyonnx's errors: a bug in the worker or below it. Keep the stack for the report.
+  const message = err && err.message ? err.message : String(err);
+  return {
+    code: 'E_INTERNAL',
+    message: `worker: unexpected ${err && err.name ? err.name : 'error'}: ${message} -- please report it with the worker's stderr`,
+    details: { stack: err && err.stack ? String(err.stack) : '' },
+  };
+}
+
+const is = {
+  string: (v) => typeof v === 'string' && v.length > 0,
+  uint: (v) => Number.isInteger(v) && v >= 0,
+  object: (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v),
+};
+
+function need(msg, field, check, what) {
+  if (!check(msg[field])) {
+    throw requestError(`'${msg.op}' request needs ${field} as ${what}, got ${JSON.stringify(plain(msg[field]))}`,
+      'see shared-schemas/WIRE.md', { field });
+  }
+  return msg[field];
+}
+
+function optional(msg, field, check, what) {
+  if (msg[field] === undefined || msg[field] === null) return undefined;
+  return need(msg, field, check, what);
+}
+
+function onlyFields(msg, allowed) {
+  const extra = Object.keys(msg).filter((k) => !allowed.includes(k));
+  if (extra.length) {
+    throw requestError(`'${msg.op}' request has unknown field(s) ${extra.map((k) => `'${k}'`).join(', ')}`,
+      `use only ${allowed.join(', ')} (shared-schemas/WIRE.md)`, { fields: extra });
+  }
+}
+
+function session(msg) {
+  const id = need(msg, 'session', is.uint, 'a session id');
+  const entry = sessions.get(id);
+  if (!entry) {
+    throw new PolyonnxError('worker', `no session ${id} in this worker (pid ${process.pid})`,
+      'load the bundle again: sessions do not survive a worker restart', { code: 'E_NO_SESSION', details: { session: id } });
+  }
+  return entry;
+}
+
+const specOf = ({ name, dtype, shape }) => ({ name, dtype, shape });
+
+// Installed version of a package. Not require('x/package.json'): onnxruntime-web's "exports"
+// map does not expose it. Walk up from the resolved entry point to the package's own folder.
+function packageVersion(name) {
+  try {
+    let dir = path.dirname(require.resolve(name));
+    for (;;) {
+      const file = path.join(dir, 'package.json');
+      if (fs.existsSync(file)) {
+        const pkg = JSON.parse(fs.readFileSync(file, 'utf8'));
+        if (pkg.name === name) return pkg.version;
+      }
+      const up = path.dirname(dir);
+      if (up === dir) return null;
+      dir = up;
+    }
+  } catch {
+    return null;
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// op name -> handler(request) -> result. Adding an op: one entry here, one in wire.schema.json.
+const OPS = {
+  async load(msg) {
+    onlyFields(msg, ['id', 'op', 'bundle', 'variant', 'backend', 'options', 'wasm_threads']);
+    const bundle = need(msg, 'bundle', is.string, 'a path');
+    const variant = optional(msg, 'variant', is.string, 'a variant name');
+    const backend = optional(msg, 'backend', (b) => b === 'node' || b === 'wasm', "'node' or 'wasm'") || 'node';
+    const options = optional(msg, 'options', is.object, 'a map of session options') || {};
+    const threads = optional(msg, 'wasm_threads', is.uint, 'a non-negative integer');
+    const loadOptions = variant === undefined ? { ...options } : { ...options, variant };
+    let model;
+    if (backend === 'node') {
+      model = await polyonnx.load(bundle, loadOptions);
+    } else {
+      // index.js's load() is onnxruntime-node only; this is the same sequence (read and validate
+      // the bundle, then openModel's compatibility/integrity/feed checks) with the wasm backend.
+      const wasm = require('./backends/wasm');
+      const { checkLoadOptions, openModel } = require('./model');
+      const { readBundle } = require('./bundle');
+      checkLoadOptions(loadOptions);
+      wasm.configure({ numThreads: threads });
+      model = await openModel(await readBundle(bundle), loadOptions, wasm);
+    }
+    const id = nextSession++;
+    sessions.set(id, { model, backend });
+    return { session: id, variant: model.variant, backend, inputs: model.inputs.map(specOf), outputs: model.outputs.map(specOf) };
+  },
+
+  async run(msg) {
+    onlyFields(msg, ['id', 'op', 'session', 'feeds', 'outputs']);
+    const { model } = session(msg);
+    const feeds = wire.decodeTensors(need(msg, 'feeds', is.object, 'a map of tensors'));
+    const outputs = optional(msg, 'outputs', (o) => Array.isArray(o) && o.every((n) => typeof n === 'string'), 'a list of names');
+    const t0 = performance.now();
+    const results = await model.run(feeds, outputs === undefined ? undefined : { outputs });
+    const ms = performance.now() - t0;
+    return { outputs: wire.encodeTensors(results), ms };
+  },
+
+  async close(msg) {
+    onlyFields(msg, ['id', 'op', 'session']);
+    const id = need(msg, 'session', is.uint, 'a session id');
+    const entry = sessions.get(id);
+    if (!entry) return { closed: false };
+    sessions.delete(id);
+    await entry.model.dispose();
+    return { closed: true };
+  },
+
+  async info(msg) {
+    onlyFields(msg, ['id', 'op']);
+    return {
+      pid: process.pid,
+      node: process.version,
+      platform: process.platform,
+      arch: process.arch,
+      versions: {
+        polyonnx: polyonnx.version,
+        'onnxruntime-node': packageVersion('onnxruntime-node'),
+        'onnxruntime-web': packageVersion('onnxruntime-web'),
+        '@msgpack/msgpack': packageVersion('@msgpack/msgpack'),
+      },
+      sessions: sessions.size,
+    };
+  },
+
+  async echo(msg) {
+    onlyFields(msg, ['id', 'op', 'tensors', 'log', 'sleep_ms']);
+    const log = optional(msg, 'log', (v) => typeof v === 'string', 'a string');
+    if (log !== undefined) {
+      // What a noisy library does; the guard above must route both to stderr.
+      console.log(log);
+      process.stdout.write(`${log}\n`);
+    }
+    const ms = optional(msg, 'sleep_ms', is.uint, 'milliseconds');
+    if (ms) await sleep(ms);
+    const tensors = wire.decodeTensors(need(msg, 'tensors', is.object, 'a map of tensors'));
+    return { tensors: wire.encodeTensors(tensors) };
+  },
+};
+
+async function handle(body) {
+  let msg;
+  try {
+    msg = wire.unpack(body);
+  } catch (e) {
+    send({ id: null, ok: false, error: errorBody(e) });
+    return;
+  }
+  const id = msg && typeof msg === 'object' && is.uint(msg.id) ? msg.id : null;
+  try {
+    if (!is.object(msg)) throw requestError(`a request must be a map, got ${Array.isArray(msg) ? 'an array' : typeof msg}`, 'see shared-schemas/WIRE.md');
+    if (id === null) throw requestError('a request needs a non-negative integer id', 'see shared-schemas/WIRE.md');
+    const op = Object.prototype.hasOwnProperty.call(OPS, msg.op) ? OPS[msg.op] : null;
+    if (!op) {
+      throw requestError(`unknown op ${JSON.stringify(plain(msg.op))}`, `use one of ${Object.keys(OPS).join(', ')}`, { op: plain(msg.op) });
+    }
+    send({ id, ok: true, result: await op(msg) });
+  } catch (e) {
+    send({ id, ok: false, error: errorBody(e) });
+  }
+}
+
+async function shutdown(code) {
+  for (const { model } of sessions.values()) {
+    try {
+      await model.dispose();
+    } catch {
+      // Exiting anyway; a session that fails to release is freed with the process.
+    }
+  }
+  sessions.clear();
+  await lastWrite;
+  // Explicit exit: onnxruntime-web's thread pool would keep the event loop alive.
+  process.exit(code);
+}
+
+function main() {
+  const reader = new wire.FrameReader();
+  // Requests are answered one at a time, in order: the client waits for each answer anyway,
+  // and order makes every response's place in the stream predictable.
+  let queue = Promise.resolve();
+  process.stdin.on('data', (chunk) => {
+    let bodies;
+    try {
+      bodies = reader.push(chunk);
+    } catch (e) {
+      // A header over the bound: the stream cannot be resynchronized. Say so, then stop.
+      process.stdin.pause();
+      queue = queue.then(() => {
+        send({ id: null, ok: false, error: errorBody(e) });
+        console.error(`polyonnx worker: ${e.message}; exiting`);
+        return shutdown(3);
+      });
+      return;
+    }
+    for (const body of bodies) queue = queue.then(() => handle(body));
+  });
+  process.stdin.on('end', () => {
+    queue = queue.then(() => shutdown(0));
+  });
+  console.error(`polyonnx worker pid ${process.pid} ready (node ${process.version})`);
+}
+
+main();

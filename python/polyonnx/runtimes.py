@@ -1,0 +1,171 @@
+"""Runtimes: one bundle variant opened in ONNX Runtime Python, onnxruntime-node, or onnxruntime-web.
+
+``open_runtime(name, bundle, variant=None, **options)`` returns an object with
+``run(feeds) -> {output name: numpy array}``, ``close()``, and context-manager support.
+``RUNTIMES`` maps each name to its opener; adding a runtime is one entry there (and one in
+``MANIFEST_NAMES``). ONNX Runtime Python is reached through ``_ort`` (the one module importing onnxruntime);
+onnxruntime-node and onnxruntime-web through the Node worker (``_node``, js/worker.js).
+
+Options every runtime takes: ``threads`` (intra-op threads; for wasm, onnxruntime-web's
+numThreads, fixed per worker process at its first wasm session) and ``timeout`` (seconds per
+request, node/wasm only).
+"""
+
+from __future__ import annotations
+
+import functools
+import numpy as np
+
+from .bundle import Bundle
+from .errors import PolyonnxError
+
+# Runtime name -> the word a variant's `runtimes` list uses for it in polyonnx.json.
+MANIFEST_NAMES = {"python": "python", "node": "node", "wasm": "web"}
+
+
+def _as_bundle(bundle) -> Bundle:
+    return bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
+
+
+def _check_feed_names(name: str, feeds: dict, inputs: list[dict]) -> None:
+    expected = [spec["name"] for spec in inputs]
+    missing = [n for n in expected if n not in feeds]
+    unknown = [n for n in feeds if n not in expected]
+    if missing or unknown:
+        parts = ([f"missing input(s) {', '.join(map(repr, missing))}"] if missing else []) + (
+            [f"unknown input(s) {', '.join(map(repr, unknown))}"] if unknown else [])
+        raise PolyonnxError(f"{name} run", "; ".join(parts) + f" (the model's inputs are {', '.join(map(repr, expected))})",
+                            "pass exactly the inputs listed in polyonnx.json, by name")
+
+
+class _Runtime:
+    """Shared shape: ``name``, ``bundle``, ``variant``, ``run``, ``close``, context manager."""
+
+    name = "?"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<polyonnx {self.name} runtime: {self.bundle.name!r} variant {self.variant!r}>"
+
+
+class PythonRuntime(_Runtime):
+    """ONNX Runtime Python (CPU), the reference every other runtime is compared with."""
+
+    name = "python"
+
+    def __init__(self, bundle, variant: str | None = None, *, threads: int | None = None, timeout=None):
+        self.bundle = _as_bundle(bundle)
+        self.variant = variant or self.bundle.default_variant
+        path = self.bundle.model_path(self.variant, check=True)  # size + sha256 before loading
+        from . import _ort
+
+        # "extended": the highest level polyonnx ships offline (portable to Node and the web).
+        # onnxruntime-node/-web sessions keep their own default ("all"); any difference that
+        # makes must stay inside tolerances.json, which is what `polyonnx verify` checks.
+        self._ort = _ort
+        self._session = _ort.session(path, threads=threads, level="extended", stage="python load")
+
+    def run(self, feeds: dict, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+        if self._session is None:
+            raise PolyonnxError("python run", f"the runtime for '{self.bundle.name}' was closed", "open a new runtime")
+        _check_feed_names("python", feeds, self.bundle.inputs)
+        names = list(outputs) if outputs else [o["name"] for o in self.bundle.outputs]
+        values = self._ort.run(self._session, {k: np.asarray(v) for k, v in feeds.items()}, names, stage="python run")
+        return {n: values[n] for n in names}
+
+    def close(self) -> None:
+        self._session = None
+
+
+class NodeRuntime(_Runtime):
+    """A session in the shared Node worker: ``backend='node'`` (onnxruntime-node) or ``'wasm'``
+    (onnxruntime-web's wasm backend in Node). Loading goes through the JS package's own manifest,
+    compatibility, integrity and feed checks; their errors come back with their JS codes."""
+
+    def __init__(self, bundle, variant: str | None = None, *, backend: str = "node", threads: int | None = None,
+                 timeout: float | None = None, worker=None, session_options: dict | None = None):
+        from . import _node
+
+        self.name = backend
+        self.bundle = _as_bundle(bundle)
+        self.timeout = timeout
+        self._worker = worker or _node.shared_worker(backends=(backend,))
+        options = dict(session_options or {})
+        if threads and backend == "node":
+            options.setdefault("intraOpNumThreads", int(threads))
+        self._load_fields = {
+            "bundle": str(self.bundle.path.resolve()), "variant": variant, "backend": backend,
+            "options": options or None, "wasm_threads": int(threads) if threads and backend == "wasm" else None,
+        }
+        self._session = None
+        self._generation = None
+        self.variant = variant or self.bundle.default_variant
+        self._closed = False
+        self._load()
+
+    def _load(self) -> None:
+        result = self._worker.request("load", timeout=self.timeout, **self._load_fields)
+        self._session = result["session"]
+        self._generation = self._worker.generation
+        self.variant = result["variant"]
+
+    @property
+    def worker(self):
+        return self._worker
+
+    def run(self, feeds: dict, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+        from . import wire
+
+        if self._closed:
+            raise PolyonnxError(f"{self.name} run", f"the runtime for '{self.bundle.name}' was closed", "open a new runtime")
+        # A worker restart (crash, timeout, kill) loses every session: load this one again.
+        if self._generation != self._worker.generation or not self._worker.alive:
+            self._load()
+        result = self._worker.request("run", timeout=self.timeout, session=self._session,
+                                      feeds=wire.encode_tensors(feeds), outputs=list(outputs) if outputs else None)
+        return wire.decode_tensors(result["outputs"])
+
+    def close(self) -> None:
+        """Release the session in the worker (the shared worker itself stays for other runtimes)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._session is not None and self._generation == self._worker.generation and self._worker.alive:
+            try:
+                self._worker.request("close", session=self._session, timeout=self.timeout)
+            except PolyonnxError:
+                pass  # closing is best effort: the session dies with the worker anyway
+        self._session = None
+
+
+RUNTIMES = {
+    "python": PythonRuntime,
+    "node": functools.partial(NodeRuntime, backend="node"),
+    "wasm": functools.partial(NodeRuntime, backend="wasm"),
+}
+
+
+def open_runtime(name: str, bundle, variant: str | None = None, **options):
+    """Open ``variant`` (default: the manifest's default_variant) of ``bundle`` in runtime ``name``."""
+    if name not in RUNTIMES:
+        raise PolyonnxError("runtime", f"unknown runtime {name!r}", f"use one of {', '.join(RUNTIMES)}")
+    return RUNTIMES[name](bundle, variant, **options)
+
+
+def available(name: str) -> tuple[bool, str]:
+    """(True, what) when runtime ``name`` can be opened here, else (False, why and the fix)."""
+    if name == "python":
+        import importlib.util
+
+        ok = importlib.util.find_spec("onnxruntime") is not None
+        return ok, "onnxruntime" if ok else "python: onnxruntime is not installed -- pip install onnxruntime"
+    if name in ("node", "wasm"):
+        from ._node import node_available
+
+        return node_available((name,))
+    return False, f"unknown runtime {name!r}"
