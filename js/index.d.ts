@@ -160,7 +160,10 @@ export declare class Model {
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
   info(): ModelInfo;
-  /** Runs on one model are serialized, in call order. */
+  /**
+   * Runs on one model are serialized, in call order. Feeds are checked at the call; typed arrays
+   * are used without a copy, so leave them unchanged until the returned promise settles.
+   */
   run(feeds: Feeds, options?: RunOptions): Promise<Results>;
   /** Releases the session once queued runs finish; afterwards run() rejects with code 'E_DISPOSED'. */
   dispose(): Promise<void>;
