@@ -17,8 +17,8 @@ if [ -f tests/js/fixtures/make_fixtures.py ]; then
   "$PY" tests/js/fixtures/make_fixtures.py "$POLYONNX_JS_FIXTURES" || { echo "test: JS fixtures failed" >&2; exit 1; }
 fi
 
-echo "== JavaScript tests (node --test tests/js/)"
-node --test --test-concurrency=1 tests/js/ || status=1
+echo "== JavaScript tests (node --test tests/js/*.test.js)"
+node --test --test-concurrency=1 tests/js/*.test.js || status=1
 
 echo "== Python tests (pytest)"
 "$PY" -m pytest -q "$@" || status=1
