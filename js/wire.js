@@ -130,7 +130,9 @@ function unpack(body) {
 
 /** One message -> one frame (Buffer: 4-byte LE length + msgpack body). */
 function encodeFrame(message) {
-  const body = pack(message);
+  // A view into the encoder's reused buffer, copied once into the frame right below (pack()
+  // would copy it once more: 4 MB tensors made that copy visible in bench/wire_roundtrip.py).
+  const body = encoder.encodeSharedRef(message);
   if (body.byteLength > MAX_FRAME_BYTES) {
     throw new WireError(`message of ${body.byteLength} bytes is over the ${MAX_FRAME_BYTES}-byte frame limit`, 'send smaller batches');
   }

@@ -485,8 +485,10 @@ class NodeWorker:
         watchdog.daemon = True
         watchdog.start()
         try:
-            proc.popen.stdin.write(frame)
-            proc.popen.stdin.flush()
+            # The pipe is unbuffered (raw FileIO): one write() may take only part of a large frame.
+            view = memoryview(frame)
+            while view:
+                view = view[proc.popen.stdin.write(view):]
         except (BrokenPipeError, OSError, ValueError):
             fired = not watchdog.is_alive() and proc.popen.poll() is not None
             self._died(proc, op, timed_out=fired, limit=limit)
