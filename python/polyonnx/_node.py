@@ -237,8 +237,12 @@ def package_json() -> Path | None:
     """The package.json that pins the JS dependencies: the repository's, or one shipped in polyonnx/js."""
     if (REPO_ROOT / "js" / "worker.js").is_file() and (REPO_ROOT / "package.json").is_file():
         return REPO_ROOT / "package.json"
-    shipped = Path(__file__).resolve().parent / "js" / "package.json"
-    return shipped if shipped.is_file() else None
+    # An installed copy mirrors the repository around js/ (js/index.js reads ../package.json).
+    here = Path(__file__).resolve().parent
+    for shipped in (here / "package.json", here / "js" / "package.json"):
+        if shipped.is_file():
+            return shipped
+    return None
 
 
 def find_js(backends=("node",)) -> JsPackage:

@@ -280,3 +280,21 @@ def test_importing_polyonnx_runtimes_imports_neither_torch_nor_onnxruntime():
             "print(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_setup_node_dry_run_writes_nothing_and_pins_package_json_versions(tmp_path, capsys):
+    import argparse
+    import json
+
+    from polyonnx import _cmd_setup_node
+
+    if not _node.node_available()[0] and _node.shutil.which("npm") is None:
+        pytest.skip("no node/npm to plan an install with")
+    parser = argparse.ArgumentParser()
+    _cmd_setup_node.configure(parser)
+    assert _cmd_setup_node.run(parser.parse_args(["--dir", str(tmp_path / "deps"), "--dry-run"])) == 0
+    out, err = capsys.readouterr()
+    pinned = json.loads((Path(__file__).resolve().parents[2] / "package.json").read_text())["dependencies"]
+    assert json.loads(out)["dependencies"] == pinned
+    assert "ONNXRUNTIME_NODE_INSTALL=skip" in err and "install" in err
+    assert not (tmp_path / "deps").exists()

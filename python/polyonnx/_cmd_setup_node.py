@@ -1,0 +1,90 @@
+"""`polyonnx setup-node`: install the JS dependencies the node/wasm runtimes need.
+
+For a pip-installed polyonnx: writes a package.json with the pinned versions (from the
+package.json shipped with the JS package) into a per-user folder and runs npm install there, with
+the Node/npm that polyonnx itself would use. In a repository checkout it installs into the
+repository (the same as `ONNXRUNTIME_NODE_INSTALL=skip npm install` at its root).
+
+onnxruntime-node's postinstall downloads CUDA libraries and fails offline; the CPU binary ships
+inside the package, so the install skips that step (ONNXRUNTIME_NODE_INSTALL=skip).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import PolyonnxError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", default=None,
+                        help="install here instead of the default folder (then set POLYONNX_NODE_DEPS to it)")
+    parser.add_argument("--dry-run", action="store_true", help="print what would run, install nothing")
+
+
+def pins() -> dict:
+    """The runtime dependencies the JS package pins, from its package.json."""
+    from ._node import package_json
+
+    path = package_json()
+    if path is None:
+        raise PolyonnxError("setup-node", "no package.json beside polyonnx's JS package, so the pinned versions are unknown",
+                            "reinstall polyonnx (its wheel ships js/ with package.json), or use a repository checkout")
+    deps = json.loads(path.read_text(encoding="utf-8")).get("dependencies") or {}
+    if "onnxruntime-node" not in deps:
+        raise PolyonnxError("setup-node", f"{path} pins no onnxruntime-node", "reinstall polyonnx")
+    return deps
+
+
+def run(args) -> int:
+    from . import _node
+
+    node = _node.find_node()
+    npm = _node.npm_for(node)
+    clone = (_node.REPO_ROOT / "js" / "worker.js").is_file() and (_node.REPO_ROOT / "package.json").is_file()
+    deps = pins()
+    if args.dir:
+        target, write_manifest = Path(args.dir), True
+    elif clone:
+        target, write_manifest = _node.REPO_ROOT, False  # the repository's own package.json
+    else:
+        target, write_manifest = _node.user_deps_dir(), True
+    command = [*npm, "install", "--omit=dev", "--no-audit", "--no-fund"]
+    env = dict(os.environ, ONNXRUNTIME_NODE_INSTALL="skip", npm_config_onnxruntime_node_install="skip")
+    # npm must run with this node first on PATH: packages' install scripts call `node`.
+    env["PATH"] = os.pathsep.join([str(Path(node.path).parent), env.get("PATH", "")])
+    manifest = {"name": "polyonnx-node-deps", "private": True, "description": "JS dependencies of polyonnx's node/wasm runtimes",
+                "dependencies": deps}
+    print(f"node {node.version_text} ({node.source}: {node.path})", file=sys.stderr)
+    print(f"installing {', '.join(f'{k}@{v}' for k, v in deps.items())} into {target}", file=sys.stderr)
+    print(f"$ (cd {shlex.quote(str(target))} && ONNXRUNTIME_NODE_INSTALL=skip {shlex.join(command)})", file=sys.stderr)
+    if args.dry_run:
+        if write_manifest:
+            print(json.dumps(manifest, indent=2))
+        return 0
+    target.mkdir(parents=True, exist_ok=True)
+    if write_manifest:
+        (target / "package.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        (target / ".npmrc").write_text("onnxruntime-node-install=skip\n", encoding="utf-8")
+    try:
+        done = subprocess.run(command, cwd=target, env=env)
+    except OSError as e:
+        raise PolyonnxError("setup-node", f"cannot run npm ({e})", "install npm (it comes with Node.js)") from None
+    if done.returncode != 0:
+        raise PolyonnxError("setup-node", f"npm install failed in {target} (exit {done.returncode}; its output is above)",
+                            "check network access to the npm registry, then run this command again")
+    missing = [p for p in deps if not (target / "node_modules" / p / "package.json").is_file()]
+    if missing:
+        raise PolyonnxError("setup-node", f"npm finished but {', '.join(missing)} is not in {target / 'node_modules'}",
+                            "run the npm command above by hand and read its output")
+    if write_manifest and target != _node.user_deps_dir():
+        print(f"done; set POLYONNX_NODE_DEPS={target} so polyonnx finds these", file=sys.stderr)
+    else:
+        print("done: `polyonnx verify` and polyonnx.runtime('node' | 'wasm', ...) can run", file=sys.stderr)
+    return 0
