@@ -227,12 +227,16 @@ def test_console_output_from_a_library_goes_to_stderr_not_into_frames(worker):
 
 
 @needs_node
-def test_wasm_verbose_logging_does_not_corrupt_the_stream(bundles, worker):
-    # onnxruntime-web logs through console at verbose level: a real library writing a lot.
-    rt = runtimes.NodeRuntime(bundles["mlp"], backend="wasm", worker=worker, session_options={"logSeverityLevel": 0})
+@pytest.mark.parametrize("backend", ["node", "wasm"])
+def test_verbose_onnxruntime_logging_does_not_corrupt_the_stream(bundles, worker, backend):
+    # At verbose level onnxruntime-web logs through console and onnxruntime-node natively: real
+    # libraries writing hundreds of lines while frames flow.
+    before = len(worker.stderr_text().splitlines())
+    rt = runtimes.NodeRuntime(bundles["mlp"], backend=backend, worker=worker, session_options={"logSeverityLevel": 0})
     out = rt.run({"x": np.ones((3, 16), np.float32)})
     assert out["logits"].shape == (3, 10)
     rt.close()
+    assert len(worker.stderr_text().splitlines()) - before > 20
 
 
 @needs_node
@@ -288,8 +292,10 @@ def test_setup_node_dry_run_writes_nothing_and_pins_package_json_versions(tmp_pa
 
     from polyonnx import _cmd_setup_node
 
-    if not _node.node_available()[0] and _node.shutil.which("npm") is None:
-        pytest.skip("no node/npm to plan an install with")
+    try:
+        _node.npm_for(_node.find_node())
+    except PolyonnxError as e:
+        pytest.skip(f"no node/npm to plan an install with: {e}")
     parser = argparse.ArgumentParser()
     _cmd_setup_node.configure(parser)
     assert _cmd_setup_node.run(parser.parse_args(["--dir", str(tmp_path / "deps"), "--dry-run"])) == 0
