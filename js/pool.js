@@ -140,8 +140,9 @@ class Pool {
   constructor(bundle, options) {
     this._bundleDir = bundle.dir;
     this.manifest = deepFreeze(structuredClone(bundle.manifest));
-    this.inputs = bundle.manifest.inputs;
-    this.outputs = bundle.manifest.outputs;
+    this.inputs = this.manifest.inputs;
+    this.outputs = this.manifest.outputs;
+    this.variant = null; // set when the first worker has loaded (the default variant unless asked)
     this._opts = options.pool;
     this._loadOptions = options.load;
     this._what = `the pool for bundle '${bundle.manifest.name}'`;
@@ -199,6 +200,7 @@ class Pool {
         if (msg.type === 'ready') {
           loaded = true;
           slot.ready = true;
+          this.variant = msg.info.variant;
           resolve();
           this._schedule();
         } else if (msg.type === 'load-error') {

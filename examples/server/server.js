@@ -1,0 +1,216 @@
+#!/usr/bin/env node
+'use strict';
+// A small HTTP JSON server around a polyonnx pool (node:http only), for the text_transformer
+// example bundle or any bundle whose inputs JSON can carry (numbers, booleans, strings).
+//
+//   node examples/server/server.js BUNDLE_DIR [--port 8080] [--workers N] [--max-body 1048576]
+//        [--max-queue 256] [--timeout-ms 30000] [--max-batch 8] [--max-delay-ms 2]
+//
+//   GET  /health  -> 200 {status: "ok", stats}
+//   GET  /model   -> 200 {name, variant, inputs, outputs, dims}
+//   POST /run     {"feeds": {"input_ids": [[1, 2, 3]]}, "outputs": ["logits"]?}
+//                 -> 200 {"outputs": {"logits": [[...]]}}  (nested arrays; int64 as numbers)
+//
+// Errors are {error: {code, message, fix}}: 400 bad JSON or input (polyonnx's own message and
+// code), 404/405 wrong path or method, 413 body over --max-body, 503 queue full (with
+// Retry-After) or shutting down, 504 no answer within --timeout-ms, 500 anything else.
+// Listens on 127.0.0.1 only: put a reverse proxy in front to serve other machines.
+
+const http = require('node:http');
+
+// In an application: const { createPool, toNested } = require('polyonnx');
+const { createPool } = require('../../js/pool');
+const { toNested } = require('../../js/index.js');
+
+const HOST = '127.0.0.1';
+
+const FLAGS = {
+  '--port': ['port', 8080],
+  '--workers': ['workers', undefined],
+  '--max-body': ['maxBody', 1024 * 1024],
+  '--max-queue': ['maxQueue', 256],
+  '--timeout-ms': ['timeoutMs', 30000],
+  '--max-batch': ['maxBatch', 8],
+  '--max-delay-ms': ['maxDelayMs', 2],
+};
+
+function parseArgs(argv) {
+  const opts = Object.fromEntries(Object.values(FLAGS).map(([k, v]) => [k, v]));
+  let bundle = null;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (FLAGS[a]) {
+      const v = Number(argv[++i]);
+      if (!Number.isFinite(v) || v < 0) throw new Error(`${a} needs a non-negative number, got ${argv[i]}`);
+      opts[FLAGS[a][0]] = v;
+    } else if (!a.startsWith('-') && bundle === null) {
+      bundle = a;
+    } else {
+      throw new Error(`unknown argument ${a}`);
+    }
+  }
+  if (!bundle) throw new Error('usage: node examples/server/server.js BUNDLE_DIR [--port 8080] [--workers N] ...');
+  return { bundle, ...opts };
+}
+
+// Pool error code -> HTTP status. Codes absent here are 400 when polyonnx blames the input
+// (E_FEED, E_OPTIONS), else 500.
+const STATUS = { E_QUEUE_FULL: 503, E_CLOSED: 503, E_TIMEOUT: 504 };
+const CLIENT_CODES = new Set(['E_FEED', 'E_OPTIONS', 'E_JSON']);
+
+class HttpError extends Error {
+  constructor(status, code, message, fix) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.fix = fix;
+  }
+}
+
+function send(res, status, body, headers = {}) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function sendError(res, err) {
+  const status = err.status || STATUS[err.code] || (CLIENT_CODES.has(err.code) ? 400 : 500);
+  const headers = status === 503 ? { 'retry-after': '1' } : {};
+  // polyonnx errors carry their stage in the message ("run: ...") and the fix separately.
+  send(res, status, { error: { code: err.code || 'E_INTERNAL', message: err.message, fix: err.fix || null } }, headers);
+}
+
+/** The request body as a string, refusing (413) past `limit` bytes without reading the rest. */
+function readBody(req, limit) {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) {
+      reject(new HttpError(413, 'E_TOO_LARGE', `request body is ${declared} bytes, over the limit of ${limit}`,
+        'send fewer or shorter sequences per request'));
+      return;
+    }
+    const chunks = [];
+    let size = 0;
+    req.on('data', (chunk) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new HttpError(413, 'E_TOO_LARGE', `request body is over the limit of ${limit} bytes`,
+          'send fewer or shorter sequences per request'));
+        req.pause(); // stop reading; the connection closes after the 413
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function parseRunBody(text) {
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    throw new HttpError(400, 'E_JSON', `the body is not JSON (${e.message})`,
+      'send {"feeds": {"<input name>": [[...]]}} with content-type application/json');
+  }
+  if (!body || typeof body !== 'object' || Array.isArray(body) || !body.feeds) {
+    throw new HttpError(400, 'E_JSON', 'the body has no "feeds" object',
+      'send {"feeds": {"<input name>": [[...]]}}, optionally with "outputs": ["<output name>"]');
+  }
+  const extra = Object.keys(body).filter((k) => k !== 'feeds' && k !== 'outputs');
+  if (extra.length) {
+    throw new HttpError(400, 'E_JSON', `unknown field(s) ${extra.map((k) => `"${k}"`).join(', ')}`,
+      'send only "feeds" and, optionally, "outputs"');
+  }
+  return body;
+}
+
+function modelInfo(pool) {
+  const m = pool.manifest;
+  const spec = (s) => ({ name: s.name, dtype: s.dtype, shape: s.shape, ...(s.value_range ? { value_range: s.value_range } : {}) });
+  return { name: m.name, variant: pool.variant, inputs: m.inputs.map(spec), outputs: m.outputs.map(spec), dims: m.dims };
+}
+
+/**
+ * Start the server; resolves to { server, pool, url, close() }.
+ * @param {string} bundle bundle folder
+ * @param {object} opts see FLAGS (port 0 picks a free port)
+ */
+async function startServer(bundle, opts = {}) {
+  const o = { ...Object.fromEntries(Object.values(FLAGS)), ...opts };
+  const poolOptions = { maxQueue: o.maxQueue, timeoutMs: o.timeoutMs, maxBatch: o.maxBatch, maxDelayMs: o.maxDelayMs };
+  if (o.workers) poolOptions.workers = o.workers;
+  const pool = await createPool(bundle, poolOptions);
+
+  const server = http.createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url, `http://${HOST}`);
+      const routes = { '/health': 'GET', '/model': 'GET', '/run': 'POST' };
+      if (!routes[url.pathname]) throw new HttpError(404, 'E_NOT_FOUND', `no route ${url.pathname}`, 'use GET /health, GET /model or POST /run');
+      if (req.method !== routes[url.pathname]) {
+        res.setHeader('allow', routes[url.pathname]);
+        throw new HttpError(405, 'E_METHOD', `${req.method} ${url.pathname} is not served`, `use ${routes[url.pathname]}`);
+      }
+      if (url.pathname === '/health') return send(res, 200, { status: 'ok', stats: pool.stats() });
+      if (url.pathname === '/model') return send(res, 200, modelInfo(pool));
+      const body = parseRunBody(await readBody(req, o.maxBody));
+      const results = await pool.run(body.feeds, body.outputs === undefined ? undefined : { outputs: body.outputs });
+      const outputs = {};
+      for (const [name, r] of Object.entries(results)) outputs[name] = toNested(r, { int64: 'number' });
+      return send(res, 200, { outputs });
+    } catch (err) {
+      if (res.headersSent) return res.destroy();
+      if (err.status === 413) res.setHeader('connection', 'close');
+      return sendError(res, err);
+    }
+  });
+  // Slow or idle clients must not hold sockets forever.
+  server.requestTimeout = 60000;
+  server.headersTimeout = 10000;
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, HOST, resolve);
+  });
+  const { port } = server.address();
+  let closing = null;
+  const close = () => {
+    if (!closing) {
+      closing = (async () => {
+        await new Promise((resolve) => {
+          server.close(resolve);
+          server.closeIdleConnections();
+        });
+        await pool.close();
+      })();
+    }
+    return closing;
+  };
+  return { server, pool, url: `http://${HOST}:${port}`, close };
+}
+
+if (require.main === module) {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error(`server: ${e.message}`);
+    process.exit(2);
+  }
+  startServer(opts.bundle, opts).then(({ url, pool, close }) => {
+    const s = pool.stats();
+    // Tests and bench/server_load.js read the port from this line.
+    console.log(`listening on ${url} (${s.workers} workers x ${s.intraOpNumThreads} threads, maxBatch ${s.maxBatch})`);
+    const stop = (sig) => {
+      console.log(`${sig}: finishing requests in flight, then exiting`);
+      close().then(() => process.exit(0));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  }, (e) => {
+    console.error(`server: ${e.message}`);
+    process.exit(1);
+  });
+}
+
+module.exports = { startServer };
