@@ -27,9 +27,20 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opset", type=int, default=20, help="ONNX opset, 18-26 (default 20)")
     p.add_argument("--optimize", choices=["none", "basic", "extended"], default="basic",
                    help="ONNX Runtime offline optimization (default basic: portable to every runtime)")
-    p.add_argument("--quantize", choices=["none", "dynamic", "static"], default=None,
-                   help="int8 variant (default: dynamic, unless the model's polyonnx_spec asks otherwise)")
-    p.add_argument("--calibration", metavar="FILE", help="static quantization data: an .npz or a folder of .npz files")
+    p.add_argument("--quantize", choices=["auto", "none", "dynamic", "static", "fp16"], default=None,
+                   help="quantized variant (default auto: measure dynamic int8, static int8 per calibration method "
+                        "and fp16 against fp32, ship the best that is accurate enough and faster, or none)")
+    p.add_argument("--calibration", metavar="FILE",
+                   help="calibration data: an .npz, or a folder of .npz/.npy files, arrays named after the inputs")
+    p.add_argument("--calibration-method", metavar="M,...", default="MinMax,Entropy,Percentile",
+                   help="static calibration methods to try with auto (static uses the first; default all three)")
+    p.add_argument("--per-channel", action="store_true", help="per-channel int8 weights (static)")
+    p.add_argument("--op-types", metavar="A,B", help="op types to quantize (static), e.g. MatMul,Gemm")
+    p.add_argument("--exclude-nodes", metavar="A,B", help="node names to keep in float (static)")
+    p.add_argument("--labels", metavar="FILE.npy",
+                   help="labels for the calibration samples, in order: auto then reports task accuracy")
+    p.add_argument("--max-drop", type=float, default=0.01,
+                   help="largest accuracy drop (absolute) a quantized variant may cost (default 0.01)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.add_argument("--no-verify", action="store_true", help="skip run-time comparisons (graph checks still run)")
     p.add_argument("--allow-pickle", action="store_true", help="allow loading a pickled .pt/.pth model (runs its code)")
@@ -46,6 +57,10 @@ def _pairs(values, what, fix):
     return out
 
 
+def _list(text):
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
 def run(args) -> int:
     from .pipeline import export
     from .report import print_bundle
@@ -60,6 +75,12 @@ def run(args) -> int:
         name=args.name, opset=args.opset, optimize=args.optimize, quantize=args.quantize,
         calibration=args.calibration, verify=not args.no_verify, force=args.force,
         allow_pickle=args.allow_pickle, progress=not args.quiet,
+        quant_options={
+            "methods": tuple(m.strip() for m in args.calibration_method.split(",") if m.strip()),
+            "per_channel": args.per_channel,
+            "op_types": _list(args.op_types), "nodes_to_exclude": _list(args.exclude_nodes),
+            "labels": args.labels, "max_drop": args.max_drop,
+        },
     )
     print_bundle(bundle)
     return 0

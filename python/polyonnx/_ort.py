@@ -65,6 +65,41 @@ def optimize(src: Path, dst: Path, level: str) -> None:
                             "retry with --optimize none") from e
 
 
+_PROBE = """
+import sys, onnxruntime as ort
+opts = ort.SessionOptions()
+opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+opts.log_severity_level = 3
+ort.InferenceSession(sys.argv[1], opts, providers=["CPUExecutionProvider"])
+"""
+
+
+def probe_load(path: Path, timeout: float = 120.0) -> str | None:
+    """Load ``path`` at ONNX Runtime's default level (ALL) in a child process; None if it loads.
+
+    Users' sessions default to ORT_ENABLE_ALL (Python) and 'all' (onnxruntime-node), and some
+    graphs crash the runtime there: an fp16 conversion of our GRU example segfaults ORT 1.32
+    and onnxruntime-node 1.30 at that level while loading fine at BASIC. A crash in a child
+    process is a finding; in this process it would end the export.
+    """
+    import signal
+    import subprocess
+    import sys
+
+    try:
+        proc = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"ONNX Runtime {ort.__version__} did not finish loading it within {timeout:.0f} s"
+    if proc.returncode == 0:
+        return None
+    if proc.returncode < 0:
+        name = signal.Signals(-proc.returncode).name
+        return f"ONNX Runtime {ort.__version__} crashes ({name}) loading it at its default optimization level (ALL)"
+    last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+    return f"ONNX Runtime {ort.__version__} cannot load it at its default optimization level: {_short(Exception(last))}"
+
+
 def _short(e: BaseException, limit: int = 300) -> str:
     text = " ".join(str(e).split())
     return text if len(text) <= limit else text[:limit] + " ..."

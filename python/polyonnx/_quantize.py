@@ -12,6 +12,8 @@ Choices, measured on this project's reference machine (see README, "INT8"):
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import tempfile
 import warnings
@@ -87,56 +89,173 @@ def dynamic_int8(src: Path, dst: Path) -> dict:
 class _Reader(CalibrationDataReader):
     """Feeds calibration batches to ONNX Runtime one at a time (never all in memory)."""
 
-    def __init__(self, batches: Iterator[dict]):
+    def __init__(self, batches: Iterator[dict], progress=None):
         self._batches = batches
+        self._progress = progress
         self.count = 0
+        self.batches = 0
 
     def get_next(self):
         batch = next(self._batches, None)
         if batch is not None:
             self.count += int(next(iter(batch.values())).shape[0]) if batch else 0
+            self.batches += 1
+            if self._progress:
+                self._progress(self.batches, self.count)
         return batch
 
+    def __iter__(self):
+        return iter(self.get_next, None)
 
-def static_int8(src: Path, dst: Path, batches: Iterable[dict]) -> dict:
-    reader = _Reader(iter(batches))
+
+CALIBRATION_METHODS = {
+    "MinMax": CalibrationMethod.MinMax,
+    "Entropy": CalibrationMethod.Entropy,
+    "Percentile": CalibrationMethod.Percentile,
+}
+
+
+def static_int8(src: Path, dst: Path, batches: Iterable[dict], *, method: str = "MinMax", per_channel: bool = False,
+                op_types: list[str] | None = None, nodes_to_exclude: list[str] | None = None,
+                progress=None) -> dict:
+    """QDQ int8 calibrated on ``batches`` (feed dicts, consumed one at a time).
+
+    uint8 activations with int8 weights: the QDQ pattern runs in onnxruntime-web too (there is
+    no int8 ConvInteger there, but QDQ needs none: DequantizeLinear + Conv is always available).
+    """
+    reader = _Reader(iter(batches), progress)
+    extra = {
+        # Compute ranges every 16 batches instead of keeping every activation until the end
+        # (calibration in the neighbouring tools has needed >100 GB: onnxruntime#10503).
+        "CalibMaxIntermediateOutputs": 16,
+    }
     with tempfile.TemporaryDirectory(prefix="polyonnx-q-") as tmp:
         pre = _pre_process(src, Path(tmp) / "pre.onnx")
-        quantize_static(
-            str(pre), str(dst), reader, quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax, per_channel=False,
-            # Compute ranges every 16 batches instead of keeping every activation until the end.
-            extra_options={"CalibMaxIntermediateOutputs": 16},
-        )
+        # quantize_static print()s calibration statistics: keep them off the user's stdout.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            quantize_static(
+                str(pre), str(dst), reader, quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                calibrate_method=CALIBRATION_METHODS[method], per_channel=per_channel,
+                op_types_to_quantize=op_types or None, nodes_to_exclude=nodes_to_exclude or None,
+                extra_options=extra,
+            )
     if reader.count == 0:
         raise PolyonnxError("quantize", "the calibration data held no samples",
                             "give an .npz (or a folder of them) with at least one sample per input")
-    return {"method": "static", "format": "QDQ", "calibrate_method": "MinMax", "weight_type": "int8",
-            "activation_type": "uint8", "per_channel": False, "calibration_samples": reader.count,
+    info = {"method": "static", "format": "QDQ", "calibrate_method": method, "weight_type": "int8",
+            "activation_type": "uint8", "per_channel": bool(per_channel), "calibration_samples": reader.count,
             "quantized_nodes": count_quantized(dst)}
+    if op_types:
+        info["op_types"] = list(op_types)
+    if nodes_to_exclude:
+        info["nodes_excluded"] = list(nodes_to_exclude)
+    return info
+
+
+def fp16(src: Path, dst: Path) -> dict:
+    """Half-precision weights and compute, float32 inputs and outputs (the interface is unchanged)."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = onnx.load(str(src))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        half = convert_float_to_float16(model, keep_io_types=True)
+    half.ir_version = model.ir_version
+    onnx.save_model(half, str(dst))
+    return {"method": "fp16", "weight_type": "float16", "activation_type": "float16"}
+
+
+def worst_tensors(float_model: Path, qdq_model: Path, batches: Iterable[dict], limit: int = 8) -> list[dict]:
+    """Activations of a QDQ model furthest from the float model's (lowest SQNR first).
+
+    Uses ONNX Runtime's qdq_loss_debug: both models are augmented to output every activation,
+    run on the same feeds, and matched by name.
+    """
+    from onnxruntime.quantization.qdq_loss_debug import (
+        collect_activations,
+        compute_activation_error,
+        create_activation_matching,
+        modify_model_output_intermediate_tensors,
+    )
+
+    batches = list(batches)
+    if not batches:
+        return []
+    with tempfile.TemporaryDirectory(prefix="polyonnx-qdq-") as tmp:
+        fa, qa = Path(tmp) / "float.onnx", Path(tmp) / "qdq.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            modify_model_output_intermediate_tensors(str(float_model), str(fa))
+            modify_model_output_intermediate_tensors(str(qdq_model), str(qa))
+            float_acts = collect_activations(str(fa), _Reader(iter(batches)))
+            qdq_acts = collect_activations(str(qa), _Reader(iter(batches)))
+        matched = create_activation_matching(qdq_acts, float_acts)
+        errors = compute_activation_error(matched)
+    producers = {o: n.name for n in onnx.load(str(float_model)).graph.node for o in n.output}
+    rows = []
+    for tensor, err in errors.items():
+        if "xmodel_err" not in err or not np.isfinite(err["xmodel_err"]):
+            continue
+        rows.append({"tensor": tensor, "sqnr_db": round(float(err["xmodel_err"]), 2),
+                     "qdq_sqnr_db": round(float(err["qdq_err"]), 2) if np.isfinite(err.get("qdq_err", np.nan)) else None,
+                     "node": producers.get(tensor)})
+    rows.sort(key=lambda r: r["sqnr_db"])
+    return rows[:limit]
 
 
 # -- calibration data --------------------------------------------------------------------------
-def calibration_batches(source, input_specs: list[dict], dims: dict) -> Iterator[dict]:
-    """Yield checked feed dicts from an .npz, a folder of .npz files, or an iterable of dicts."""
+CALIBRATION_BATCH = 64
+
+
+def calibration_batches(source, input_specs: list[dict], dims: dict, *, batch: int = CALIBRATION_BATCH) -> Iterator[dict]:
+    """Yield checked feed dicts of at most ``batch`` samples from an .npz, a folder of .npz/.npy
+    files, or an iterable of feed dicts. Only one file is open at a time (.npy files are
+    memory-mapped), so memory stays bounded however large the set is."""
     if isinstance(source, (str, Path)):
         path = Path(source)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix == ".npz")
+            files = sorted(p for p in path.iterdir() if p.suffix in (".npz", ".npy"))
             if not files:
-                raise PolyonnxError("quantize (calibration)", f"folder '{path}' holds no .npz files",
+                raise PolyonnxError("quantize (calibration)", f"folder '{path}' holds no .npz or .npy files",
                                     "put one .npz per batch in it, arrays named after the model inputs")
             for f in files:
-                yield _check_batch(_read_npz(f), input_specs, f.name)
+                yield from _split(_check_batch(_read_file(f, input_specs), input_specs, f.name), input_specs, batch)
         elif path.is_file():
-            yield _check_batch(_read_npz(path), input_specs, path.name)
+            yield from _split(_check_batch(_read_file(path, input_specs), input_specs, path.name), input_specs, batch)
         else:
             raise PolyonnxError("quantize (calibration)", f"no such file or folder '{path}'",
                                 "pass --calibration FILE.npz or a folder of .npz files")
         return
-    for i, batch in enumerate(source):
-        yield _check_batch(batch, input_specs, f"batch {i}")
+    if callable(source):
+        source = source()
+    for i, item in enumerate(source):
+        yield from _split(_check_batch(item, input_specs, f"batch {i}"), input_specs, batch)
+
+
+def _split(feeds: dict, input_specs: list[dict], batch: int) -> Iterator[dict]:
+    """Cut a feed dict into chunks along a batch dim shared by every input (axis 0, dynamic)."""
+    firsts = [s["shape"][0] if s["shape"] else None for s in input_specs]
+    if not firsts or not all(isinstance(d, str) and d == firsts[0] for d in firsts):
+        yield {k: np.ascontiguousarray(v) for k, v in feeds.items()}
+        return
+    n = next(iter(feeds.values())).shape[0]
+    for i in range(0, n, batch):
+        yield {k: np.ascontiguousarray(v[i:i + batch]) for k, v in feeds.items()}
+
+
+def _read_file(path: Path, input_specs: list[dict]) -> dict:
+    if path.suffix == ".npy":
+        if len(input_specs) != 1:
+            raise PolyonnxError("quantize (calibration)", f"'{path.name}' is a single .npy array but the model has "
+                                f"{len(input_specs)} inputs", "use .npz files with one array per input name")
+        try:
+            return {input_specs[0]["name"]: np.load(path, mmap_mode="r", allow_pickle=False)}
+        except Exception as e:
+            raise PolyonnxError("quantize (calibration)", f"'{path}' is not a readable .npy ({e})",
+                                "write it with numpy.save") from e
+    return _read_npz(path)
 
 
 def _read_npz(path: Path) -> dict:
@@ -176,5 +295,5 @@ def _check_batch(batch: dict, input_specs: list[dict], where: str) -> dict:
             raise PolyonnxError("quantize (calibration)",
                                 f"{where}: '{spec['name']}' has shape {list(arr.shape)} but the input is {shape}",
                                 "give calibration arrays the model's input shape, samples along the batch dim")
-        out[spec["name"]] = np.ascontiguousarray(arr)
+        out[spec["name"]] = arr  # not copied: _split copies one chunk at a time
     return out

@@ -119,7 +119,8 @@ def check_example_size(name: str, size: int) -> None:
 
 def from_declared(declared: dict) -> ExportSpec:
     """Build an ExportSpec from a model's ``polyonnx_spec`` dict (see README)."""
-    known = {"description", "inputs", "outputs", "dims", "dim_limits", "value_ranges", "class_axes", "quantize"}
+    known = {"description", "inputs", "outputs", "dims", "dim_limits", "value_ranges", "class_axes", "quantize",
+             "latency_dims"}
     unknown = set(declared) - known
     if unknown:
         raise PolyonnxError("export (spec)", f"polyonnx_spec has unknown keys {sorted(unknown)}",

@@ -32,16 +32,18 @@ from .errors import PolyonnxError, VerificationError
 from .feeds import make_feeds, shape_at, size_plan
 
 OPTIMIZE_CHOICES = ("none", "basic", "extended")
-QUANTIZE_CHOICES = ("none", "dynamic", "static")
+QUANTIZE_CHOICES = ("auto", "none", "dynamic", "static", "fp16")
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
+FP16_FILE = "model.fp16.onnx"
 
 
 def export(model, example_inputs=None, out=None, *, input_names=None, output_names=None, dynamic_axes=None,
            opset: int = 20, optimize: str = "basic", quantize: str | None = None, calibration=None,
            verify: bool = True, force: bool = False, name: str | None = None, inputs: list[str] | None = None,
            dims: dict | None = None, value_ranges: dict | None = None, class_axes: dict | None = None,
-           allow_pickle: bool = False, progress: bool | Steps = True, strategies=None) -> Bundle:
+           allow_pickle: bool = False, progress: bool | Steps = True, strategies=None,
+           quant_options=None) -> Bundle:
     """Export ``model`` to a verified bundle in folder ``out`` and return it.
 
     model: an ``nn.Module``; or a string ``package.module:attr`` / ``path/file.py:attr``; or a path
@@ -49,10 +51,14 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
     example_inputs: a tuple of tensors or a name->tensor dict. When omitted, inputs come from
         ``inputs`` (``["input_ids:int64[batch,seq]"]``) or from the model's own ``polyonnx_spec``.
     dynamic_axes: torch's convention, ``{"x": {0: "batch"}}``.
-    quantize: "none", "dynamic" or "static"; None means "dynamic" unless the model's
-        ``polyonnx_spec`` asks for another.
-    calibration: for static quantization: an .npz, a folder of .npz files, or an iterable of
-        feed dicts; None uses the model's ``polyonnx_calibration()`` if it has one.
+    quantize: "auto" (measure every candidate, ship the best one that is accurate enough and faster
+        than fp32, or none), "dynamic", "static", "fp16" or "none"; None means "auto" unless the
+        model's ``polyonnx_spec`` asks for another.
+    calibration: for static quantization: an .npz, a folder of .npz/.npy files, an iterable of
+        feed dicts, or a callable returning one; None uses the model's ``polyonnx_calibration``.
+    quant_options: ``autoquant.QuantOptions`` or a dict of its fields: ``methods`` (calibration
+        methods), ``per_channel``, ``op_types``, ``nodes_to_exclude``, ``labels``, ``max_drop``,
+        ``runtimes`` (where latency is measured), ``threads``.
     verify: False skips the run-time comparisons (the dynamic-dim graph checks still apply).
     strategies: exporters to try, in order (default ("dynamo", "legacy")).
     """
@@ -84,9 +90,9 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
                                    dims or {}, value_ranges or {}, class_axes or {}, allow_pickle)
     with staging_folder(out, force=force) as stage:
         job.write_fp32(stage)
-        method = quantize or declared.get("quantize") or "dynamic"
+        method = quantize or declared.get("quantize") or "auto"
         if method != "none":
-            job.quantize(stage, method, calibration)
+            job.quantize(stage, _quant_options(method, calibration, quant_options))
         job.evaluate(stage)
         job.name = name or job.name or out.name
         job.seconds = time.perf_counter() - started
@@ -425,6 +431,10 @@ class _Job:
             if self.verify and not check["passed"]:
                 raise VerificationError("optimize", f"the {self.optimize}-optimized graph differs from the reference: "
                                         f"{_failure_text(check)}", "export again with --optimize none")
+            crash = _ort.probe_load(target)
+            if crash:
+                raise VerificationError("optimize", f"the fp32 graph is unusable: {crash}",
+                                        "export again with --optimize none, and report the model to ONNX Runtime")
             self.fp32_outputs = outs
             self.fp32_check = check
             self.variants["fp32"] = self._variant_entry(target, {"method": "none"}, self.optimize, [check])
@@ -447,58 +457,72 @@ class _Job:
             entry["verification"] = checks
         return entry
 
-    # -- stage 3: int8 ---------------------------------------------------------------------------
-    def quantize(self, stage: Path, method: str, calibration) -> None:
-        from . import _quantize as q
+    # -- stage 3: quantized variant -----------------------------------------------------------------
+    def quantize(self, stage: Path, opts) -> None:
+        from . import _ort
+        from . import autoquant as aq
 
-        with self.steps.step(f"quantize to int8 ({method}) and verify against fp32") as st:
+        label = "measure quantization candidates (auto)" if opts.mode == "auto" else f"quantize ({opts.mode})"
+        with self.steps.step(label) as st:
             # Quantize from a BASIC-level graph: `extended` fusions (FusedMatMul...) are not quantizable.
-            source = self.tmp / "fp32-basic.onnx"
+            self.basic_path = self.tmp / "fp32-basic.onnx"
             if self.optimize == "basic":
-                shutil.copyfile(stage / FP32_FILE, source)
+                shutil.copyfile(stage / FP32_FILE, self.basic_path)
             else:
-                from . import _ort
-
-                _ort.optimize(self.raw_path, source, "basic")
-            target = stage / INT8_FILE
-            if method == "dynamic":
-                share = q.quantizable_share(source)
-                if share < q.MIN_QUANTIZABLE_SHARE:
-                    note = (f"int8 not shipped: dynamic quantization covers MatMul/Gemm only and those hold "
-                            f"{share:.0%} of this model's weights (convolutions and recurrent ops stay fp32: "
-                            f"dynamic int8 convolutions were 4x slower here and have no onnxruntime-web kernel); "
-                            f"use --quantize static with --calibration data to quantize convolutions")
-                    self.notes.append(note)
-                    st["result"] = "skipped: " + note.split(": ", 1)[1]
-                    return
-                info = q.dynamic_int8(source, target)
-            else:
-                if calibration is None:
-                    hook = getattr(self.torch_model, "polyonnx_calibration", None)
-                    if hook is None:
-                        raise PolyonnxError("quantize", "static quantization needs calibration data",
-                                            "pass --calibration FILE.npz (or a folder of .npz files), arrays named "
-                                            "after the inputs; or use --quantize dynamic")
-                    calibration = hook()
-                info = q.static_int8(source, target, q.calibration_batches(calibration, self._input_manifest(),
-                                                                           self.spec.dims))
-            self._pin_ir(target)
-            check, outs = self._run_check(target, "fp32", "int8", reference_outputs=self.fp32_outputs, variant="int8")
-            entry = self._variant_entry(target, info, "basic", [check])
-            if self.optimize == "extended":
-                self.notes.append("int8 is quantized from the basic-level graph (extended fusions are not quantizable)")
+                _ort.optimize(self.raw_path, self.basic_path, "basic")
+            cands = aq.build_candidates(self, opts, self.steps)
+            fp32_bytes = self.variants["fp32"]["bytes"]
+            for c in cands:
+                if not c.entry:
+                    c.entry = aq._record(c, fp32_bytes)
+                    c.entry.setdefault("quantization", c.quantization)
+            built = [c for c in cands if c.path is not None]
+            evaluation, fp32_task = aq.measure_accuracy(self, built, stage / FP32_FILE, opts) if built else ({}, None)
+            if opts.mode != "auto":
+                opts.runtimes = ("python",)
+            latency = aq.measure_latency(self, built, stage / FP32_FILE, opts, self.steps) if built else {}
+            chosen = aq.decide(cands, opts)
+            report = {"mode": opts.mode, "max_drop": opts.max_drop,
+                      "evaluation": {**evaluation, "latency_sizes": latency.get("latency_sizes", {}),
+                                     "threads": opts.threads},
+                      "fp32": {"bytes": fp32_bytes, "task_metric": fp32_task, "latency_ms": latency.get("fp32", {})},
+                      "candidates": [c.entry for c in cands], "chosen": chosen.name if chosen else None,
+                      "summary": aq.summary(cands, chosen, opts)}
+            self.quant_report = report
+            if opts.extra.get("show_table", True):
+                for line in _candidate_lines(report):
+                    self.steps.note(line)
+            if chosen is None:
+                self.notes.append(report["summary"])
+                st["result"] = report["summary"]
+                return
+            name = chosen.kind  # 'int8' or 'fp16'
+            target = stage / (INT8_FILE if name == "int8" else FP16_FILE)
+            shutil.copyfile(chosen.path, target)
+            check, outs = self._run_check(target, "fp32", name, reference_outputs=self.fp32_outputs, variant=name)
             if self.verify and not check["passed"]:
                 target.unlink()
-                note = f"int8 not shipped: it differs from fp32 beyond tolerance ({_failure_text(check)})"
-                self.notes.append(note)
+                chosen.entry["accepted"] = False
+                chosen.entry["chosen"] = False
+                chosen.entry["reason"] = f"differs from fp32 beyond tolerance at the verification sizes ({_failure_text(check)})"
+                report["chosen"] = None
+                report["summary"] = f"{name} not shipped: it {chosen.entry['reason']}"
+                self.notes.append(report["summary"])
                 if not self.steps.enabled:
-                    print(f"warning: {note}", file=sys.stderr)
-                st["result"] = "rejected: " + note
+                    print(f"warning: {report['summary']}", file=sys.stderr)
+                st["result"] = "rejected: " + report["summary"]
                 return
-            self.variants["int8"] = entry
-            self.int8_outputs = outs
-            st["result"] = f"{entry['bytes'] / 1e6:.2f} MB ({entry['bytes'] / self.variants['fp32']['bytes']:.2f}x fp32), " \
-                           + _summary(check)
+            if chosen.kind == "int8" and chosen.quantization.get("method") == "static":
+                try:
+                    feeds, _, _, _, _ = aq.evaluation_set(self, opts)
+                    report["worst_tensors"] = _worst(self.basic_path, target, feeds[:4])
+                except Exception as e:  # diagnostics only: never fail an export over them
+                    self.notes.append(f"QDQ loss diagnosis failed: {type(e).__name__}: {e}")
+            entry = self._variant_entry(target, chosen.quantization, "basic", [check])
+            if self.optimize == "extended":
+                self.notes.append(f"{name} is quantized from the basic-level graph (extended fusions are not quantizable)")
+            self.variants[name] = entry
+            st["result"] = f"{report['summary']}; {entry['bytes'] / 1e6:.2f} MB; " + _summary(check)
 
     def _pin_ir(self, path: Path) -> None:
         """Keep the IR version of the fp32 graph: onnx 1.23's helpers write IR 14, which
@@ -539,14 +563,7 @@ class _Job:
     def manifest(self) -> dict:
         from . import _ort
 
-        dims = {}
-        for dname, example in self.spec.dims.items():
-            entry = {"example": int(example), "verified": sorted({int(p[dname]) for p in self.plans})}
-            lim = self.spec.dim_limits.get(dname)
-            if lim:
-                entry["min"], entry["max"] = int(lim[0]), int(lim[1])
-            dims[dname] = entry
-        dims.update(self.derived_dims)
+        dims = self._dims_manifest()
         fp32 = self.variants["fp32"]
         m = {
             "schema_version": _manifest.SCHEMA_VERSION,
@@ -571,7 +588,72 @@ class _Job:
             m["description"] = self.description
         if self.notes:
             m["notes"] = list(dict.fromkeys(self.notes))
+        if getattr(self, "quant_report", None):
+            m["quantization_report"] = self.quant_report
         return m
+
+    def _dims_manifest(self) -> dict:
+        dims = {}
+        for dname, example in self.spec.dims.items():
+            entry = {"example": int(example), "verified": sorted({int(p[dname]) for p in self.plans})}
+            lim = self.spec.dim_limits.get(dname)
+            if lim:
+                entry["min"], entry["max"] = int(lim[0]), int(lim[1])
+            dims[dname] = entry
+        dims.update(self.derived_dims)
+        return dims
+
+
+def _quant_options(mode: str, calibration, given):
+    from .autoquant import QuantOptions
+
+    if isinstance(given, QuantOptions):
+        opts = given
+    else:
+        given = dict(given or {})
+        unknown = set(given) - set(QuantOptions.__dataclass_fields__)
+        if unknown:
+            raise PolyonnxError("quantize", f"unknown quant_options {sorted(unknown)}",
+                                f"use {sorted(QuantOptions.__dataclass_fields__)}")
+        opts = QuantOptions(**given)
+    opts.mode = mode
+    if calibration is not None:
+        opts.calibration = calibration
+    methods = []
+    for m in opts.methods:
+        canon = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}.get(str(m).lower())
+        if canon is None:
+            raise PolyonnxError("quantize", f"unknown calibration method '{m}'", "use MinMax, Entropy or Percentile")
+        methods.append(canon)
+    opts.methods = tuple(methods)
+    return opts
+
+
+def _worst(float_path: Path, qdq_path: Path, feeds: list[dict]) -> list[dict]:
+    from . import _quantize as q
+
+    return q.worst_tensors(float_path, qdq_path, feeds)
+
+
+def _candidate_lines(report: dict) -> list[str]:
+    lines = []
+    fp32 = report["fp32"]
+    lat = ", ".join(f"{rt} {ms:.3f} ms" for rt, ms in fp32.get("latency_ms", {}).items())
+    lines.append(f"fp32: {fp32['bytes'] / 1e6:.2f} MB" + (f", {lat}" if lat else "")
+                 + (f", {report['evaluation'].get('metric')} {fp32['task_metric']:.4f}" if fp32.get("task_metric") is not None else ""))
+    for c in report["candidates"]:
+        parts = [c["name"]]
+        if "bytes" in c:
+            parts.append(f"{c['bytes'] / 1e6:.2f} MB ({c['size_ratio']:.2f}x)")
+        if c.get("cosine") is not None:
+            parts.append(f"cosine {c['cosine']:.5f}")
+        if c.get("task_metric") is not None:
+            parts.append(f"{report['evaluation'].get('metric')} {c['task_metric']:.4f}")
+        if c.get("speedup"):
+            parts.append("speed-up " + ", ".join(f"{rt} {s:.2f}x" for rt, s in c["speedup"].items()))
+        parts.append("CHOSEN" if c.get("chosen") else ("ok" if c.get("accepted") else f"refused: {c.get('reason', '')}"))
+        lines.append(" | ".join(parts))
+    return lines
 
 
 def _identifier(name: str) -> str:

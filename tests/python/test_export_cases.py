@@ -67,7 +67,7 @@ def test_api_tuple_examples_take_names_from_forward(tmp_path):
 
 def test_model_declared_spec_needs_no_flags_and_cli_writes_a_table(tmp_path, capsys):
     out = tmp_path / "mlp"
-    assert cli(["export", f"{MODELS}:tiny_mlp", "-o", str(out), "-q"]) == 0
+    assert cli(["export", f"{MODELS}:tiny_mlp", "-o", str(out), "-q", "--quantize", "dynamic"]) == 0
     table = capsys.readouterr().out
     assert "fp32" in table and "int8" in table and "batch" in table
     bundle = polyonnx.load(out)
@@ -98,7 +98,7 @@ def test_existing_onnx_file_is_imported_with_its_symbolic_dims(tmp_path):
     src = tmp_path / "mlp.onnx"
     torch.onnx.export(model, (torch.randn(2, 4),), str(src), dynamo=False, input_names=["x"], output_names=["y"],
                       dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, opset_version=18)
-    bundle = polyonnx.export(src, None, tmp_path / "imported", progress=False)
+    bundle = polyonnx.export(src, None, tmp_path / "imported", quantize="dynamic", progress=False)
     assert bundle.manifest["export"]["source"] == "onnx"
     assert bundle.manifest["export"]["strategy"] == "onnx-import"
     assert bundle.inputs[0]["shape"] == ["n", 4] and bundle.outputs[0]["shape"] == ["n", 3]
@@ -120,9 +120,13 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path, capsys):
 
 # -- int8 choices -----------------------------------------------------------------------------------
 def test_pure_cnn_without_calibration_ships_no_int8_and_says_why(tmp_path):
-    bundle = polyonnx.export(_models.PureCNN().eval(), None, tmp_path / "cnn", progress=False)
+    bundle = polyonnx.export(_models.PureCNN().eval(), None, tmp_path / "cnn", quantize="dynamic", progress=False)
     assert list(bundle.variants) == ["fp32"]
-    assert any("int8 not shipped" in n and "--quantize static" in n for n in bundle.manifest["notes"])
+    report = bundle.manifest["quantization_report"]
+    assert report["chosen"] is None
+    (cand,) = report["candidates"]
+    assert cand["name"] == "dynamic-int8" and not cand["accepted"] and "--quantize static" in cand["reason"]
+    assert any("fp32 only" in n for n in bundle.manifest["notes"])
 
 
 @pytest.mark.parametrize("form", ["npz", "folder"])

@@ -129,7 +129,10 @@ def test_gru_tagger_falls_back_from_dynamo_to_legacy(example_bundles):
 def test_gru_tagger_ships_no_int8_and_says_why(example_bundles):
     bundle = polyonnx.load(example_bundles / "gru_tagger")
     assert list(bundle.variants) == ["fp32"]
-    assert any("int8 not shipped" in n for n in bundle.manifest["notes"])
+    report = bundle.manifest["quantization_report"]
+    assert report["chosen"] is None and report["summary"].startswith("fp32 only")
+    dynamic = next(c for c in report["candidates"] if c["name"] == "dynamic-int8")
+    assert not dynamic["accepted"] and "MatMul/Gemm hold" in dynamic["reason"]
 
 
 def test_text_transformer_records_vocabulary_range_and_dims(example_bundles):

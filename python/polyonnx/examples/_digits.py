@@ -35,9 +35,6 @@ class DigitsCNN(nn.Module):
         "dims": {"batch": 4},
         "value_ranges": {"pixels": [0.0, 1.0]},
         "class_axes": {"logits": 1},
-        # Convolutions: dynamic int8 would leave them in fp32 (ConvInteger is slow on CPU and
-        # has no onnxruntime-web kernel), so this model asks for static QDQ on its own data.
-        "quantize": "static",
     }
 
     def __init__(self):
@@ -54,7 +51,10 @@ class DigitsCNN(nn.Module):
 
     # -- what polyonnx asks a model for (all optional) ----------------------------------------
     def polyonnx_calibration(self):
-        """Representative feeds for static quantization: training digits, 64 per batch."""
+        """Representative feeds for static quantization: training digits, 64 per batch.
+
+        Convolutions are only quantized by static QDQ (dynamic int8 leaves them fp32), so
+        `--quantize auto` can try static candidates on this data."""
         x_train, _, _, _ = load_split()
         for i in range(0, 512, 64):
             yield {"pixels": x_train[i:i + 64]}

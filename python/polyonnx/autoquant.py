@@ -1,0 +1,371 @@
+"""Choosing a quantized variant by measuring it: accuracy against fp32, latency, size.
+
+`--quantize auto` builds every candidate that applies (dynamic int8; static QDQ int8 per
+calibration method when calibration data exists; fp16), measures each side by side with fp32 on
+the evaluation data (cosine, argmax agreement, task metric when labels exist) and on latency in
+ONNX Runtime Python and, where Node is available, in onnxruntime-node, then keeps the fastest
+candidate that stays within the accuracy budget *and* beats fp32. When none does, fp32 ships
+alone and the report says what ruled each candidate out. An explicit --quantize builds and
+measures its one candidate the same way, and ships it when it is accurate enough.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import manifest as _manifest
+from .bundle import sha256_file
+from .compare import metrics, tolerance
+from .errors import PolyonnxError
+from .feeds import make_feeds
+
+METHODS = ("MinMax", "Entropy", "Percentile")
+DEFAULT_MAX_DROP = 0.01  # one accuracy point
+EVAL_SAMPLES = 512
+# Medians of interleaved runs, at least this many per variant and runtime.
+LATENCY_RUNS = 15
+LATENCY_BUDGET_S = 1.5
+
+
+@dataclass
+class QuantOptions:
+    mode: str = "auto"  # auto | dynamic | static | fp16
+    calibration: object = None
+    methods: tuple = METHODS  # static calibration methods to try (auto) or the first one (static)
+    per_channel: bool = False
+    op_types: list | None = None
+    nodes_to_exclude: list | None = None
+    labels: object = None  # path to .npy or array aligned with the evaluation samples
+    max_drop: float = DEFAULT_MAX_DROP
+    runtimes: tuple = ("python", "node")
+    threads: int = 2
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Candidate:
+    name: str
+    kind: str  # int8 | fp16
+    path: Path | None = None
+    quantization: dict | None = None
+    entry: dict = field(default_factory=dict)  # the manifest's candidate record
+    outputs: list | None = None
+
+
+def _record(c: Candidate, fp32_bytes: int) -> dict:
+    rec = {"name": c.name, "quantization": c.quantization or {"method": "none"}, "accepted": False}
+    if c.path is not None and c.path.exists():
+        rec["bytes"] = c.path.stat().st_size
+        rec["size_ratio"] = round(rec["bytes"] / fp32_bytes, 4)
+    return rec
+
+
+def build_candidates(job, opts: QuantOptions, steps) -> list[Candidate]:
+    """Build the candidate files (int8/fp16) from the BASIC-level fp32 graph."""
+    from . import _quantize as q
+
+    source = job.basic_path
+    out_dir = job.tmp / "candidates"
+    out_dir.mkdir(exist_ok=True)
+    cands: list[Candidate] = []
+    inputs = job._input_manifest()
+
+    if opts.mode in ("auto", "dynamic"):
+        c = Candidate("dynamic-int8", "int8")
+        share = q.quantizable_share(source)
+        if share < q.MIN_QUANTIZABLE_SHARE:
+            c.entry = {"name": c.name, "quantization": {"method": "dynamic", "weight_type": "int8",
+                                                         "op_types": list(q.DYNAMIC_OP_TYPES)},
+                       "accepted": False,
+                       "reason": (f"not built: MatMul/Gemm hold {share:.0%} of the weights (convolutions and "
+                                  "recurrent ops stay fp32 under dynamic int8: ConvInteger was 4x slower here and "
+                                  "has no onnxruntime-web kernel); use --quantize static with --calibration data "
+                                  "to quantize convolutions")}
+        else:
+            c.path = out_dir / "dynamic-int8.onnx"
+            c.quantization = q.dynamic_int8(source, c.path)
+        cands.append(c)
+
+    if opts.mode in ("auto", "static"):
+        calibration = opts.calibration
+        if calibration is None:
+            hook = getattr(job.torch_model, "polyonnx_calibration", None)
+            calibration = hook  # a callable: called once per method, so each pass streams afresh
+        if calibration is None:
+            if opts.mode == "static":
+                raise PolyonnxError("quantize", "static quantization needs calibration data",
+                                    "pass --calibration FILE.npz (or a folder of .npz/.npy files), arrays named "
+                                    "after the inputs; or use --quantize dynamic")
+        else:
+            reusable = isinstance(calibration, (str, Path)) or callable(calibration)
+            methods = opts.methods if opts.mode == "auto" else opts.methods[:1]
+            if not reusable:
+                # A one-shot iterator can be streamed once: calibrate with the first method only.
+                methods = methods[:1]
+                job.notes.append(f"calibration data was a one-shot iterator: only {methods[0]} calibration was tried")
+            for method in methods:
+                c = Candidate(f"static-{method.lower()}", "int8", path=out_dir / f"static-{method.lower()}.onnx")
+
+                def tick(n, samples, _m=method):
+                    if n % 4 == 1:
+                        steps.note(f"calibrating ({_m}): batch {n}, {samples} samples")
+
+                c.quantization = q.static_int8(
+                    source, c.path, q.calibration_batches(calibration, inputs, job.spec.dims),
+                    method=method, per_channel=opts.per_channel, op_types=opts.op_types,
+                    nodes_to_exclude=opts.nodes_to_exclude, progress=tick)
+                job._pin_ir(c.path)
+                cands.append(c)
+
+    if opts.mode in ("auto", "fp16"):
+        c = Candidate("fp16", "fp16", path=out_dir / "fp16.onnx")
+        c.quantization = q.fp16(source, c.path)
+        cands.append(c)
+
+    from . import _ort
+
+    for c in cands:
+        if c.path is None:
+            continue
+        job._pin_ir(c.path)
+        crash = _ort.probe_load(c.path)
+        if crash:
+            c.entry = _record(c, job.variants["fp32"]["bytes"])
+            c.entry["reason"] = crash
+            c.path = None
+    return cands
+
+
+# -- evaluation data --------------------------------------------------------------------------------
+def evaluation_set(job, opts: QuantOptions):
+    """(feeds list, labels or None, source name, metric name, output name)."""
+    from . import _quantize as q
+
+    hook = getattr(job.torch_model, "polyonnx_evaluation", None)
+    if hook is not None:
+        ev = hook()
+        return [ev["feeds"]], np.asarray(ev["labels"]), "evaluation", ev.get("metric", "accuracy"), ev["output"]
+    calibration = opts.calibration if opts.calibration is not None else getattr(job.torch_model, "polyonnx_calibration", None)
+    if calibration is not None and (isinstance(calibration, (str, Path)) or callable(calibration)):
+        feeds, n = [], 0
+        for batch in q.calibration_batches(calibration, job._input_manifest(), job.spec.dims):
+            feeds.append(batch)
+            n += next(iter(batch.values())).shape[0]
+            if n >= EVAL_SAMPLES:
+                break
+        labels = None
+        if opts.labels is not None:
+            labels = np.load(opts.labels) if isinstance(opts.labels, (str, Path)) else np.asarray(opts.labels)
+            if labels.shape[0] < n:
+                raise PolyonnxError("quantize", f"--labels holds {labels.shape[0]} labels but the evaluation uses "
+                                    f"{n} calibration samples", "give one label per calibration sample, in order")
+            labels = labels[:n]
+        out = next((o["name"] for o in job.output_specs if "class_axis" in o), job.output_specs[0]["name"])
+        return feeds, labels, "calibration", "accuracy" if labels is not None else None, out
+    return list(job.plan_feeds), None, "generated", None, job.output_specs[0]["name"]
+
+
+def _run_all(path: Path, feeds_list: list[dict], names: list[str], threads: int) -> list[dict]:
+    from . import _ort
+
+    sess = _ort.session(path, threads=threads, stage="quantize (measure)")
+    return [_ort.run(sess, f, names, stage="quantize (measure)") for f in feeds_list]
+
+
+def measure_accuracy(job, cands: list[Candidate], fp32_path: Path, opts: QuantOptions):
+    feeds, labels, source, metric, out_name = evaluation_set(job, opts)
+    names = [o["name"] for o in job.output_specs]
+    ref = _run_all(fp32_path, feeds, names, opts.threads)
+    class_axes = {o["name"]: o.get("class_axis") for o in job.output_specs}
+
+    def task(outs):
+        if labels is None:
+            return None
+        axis = class_axes.get(out_name)
+        pred = np.concatenate([np.argmax(o[out_name], axis=-1 if axis is None else axis) for o in outs])
+        return float((pred == labels[: pred.shape[0]]).mean())
+
+    fp32_task = task(ref)
+    for c in cands:
+        if c.path is None:
+            continue
+        got = _run_all(c.path, feeds, names, opts.threads)
+        cos, agree = [], []
+        for g, r in zip(got, ref):
+            for n in names:
+                m = metrics(g[n], r[n], class_axis=class_axes.get(n))
+                if m["cosine"] is not None:
+                    cos.append(m["cosine"])
+                if m.get("argmax_agreement") is not None:
+                    agree.append(m["argmax_agreement"])
+        c.entry["cosine"] = round(min(cos), 6) if cos else None
+        c.entry["argmax_agreement"] = round(float(np.mean(agree)), 4) if agree else None
+        t = task(got)
+        c.entry["task_metric"] = t
+        c.entry["task_drop"] = None if t is None else round(fp32_task - t, 4)
+    samples = sum(next(iter(f.values())).shape[0] for f in feeds)
+    return {"source": source, "samples": int(samples), "metric": metric}, fp32_task
+
+
+def latency_sizes(job) -> dict:
+    """Batch 1, other dims at the model's latency_dims (polyonnx_spec) or their example size."""
+    wanted = dict(job.declared.get("latency_dims", {})) if job.declared else {}
+    sizes = {}
+    batch_dims = {s.shape[0] for s in job.spec.inputs if s.shape and isinstance(s.shape[0], str)}
+    for d, example in job.spec.dims.items():
+        sizes[d] = int(wanted.get(d, 1 if d in batch_dims else example))
+    return sizes
+
+
+def measure_latency(job, cands: list[Candidate], fp32_path: Path, opts: QuantOptions, steps) -> dict:
+    """Median latency per runtime of fp32 and each candidate, interleaved run by run."""
+    sizes = latency_sizes(job)
+    feeds = make_feeds(job._input_manifest(), sizes, seed=7)
+    variants = {"fp32": fp32_path} | {c.name: c.path for c in cands if c.path is not None}
+    results: dict[str, dict[str, float]] = {}
+    for runtime in opts.runtimes:
+        try:
+            timings = _time_runtime(runtime, job, variants, feeds, opts.threads)
+        except PolyonnxError as e:
+            steps.note(f"latency in {runtime} not measured: {e.message}")
+            job.notes.append(f"quantization latency was not measured in {runtime}: {e.message}")
+            continue
+        for v, ms in timings.items():
+            results.setdefault(v, {})[runtime] = ms
+    for c in cands:
+        if c.name in results:
+            c.entry["latency_ms"] = {rt: round(ms, 4) for rt, ms in results[c.name].items()}
+            c.entry["speedup"] = {rt: round(results["fp32"][rt] / ms, 3) for rt, ms in results[c.name].items() if ms > 0}
+    return {"latency_sizes": sizes, "fp32": {rt: round(ms, 4) for rt, ms in results.get("fp32", {}).items()}}
+
+
+def _time_runtime(runtime: str, job, variants: dict[str, Path], feeds: dict, threads: int) -> dict[str, float]:
+    if runtime == "python":
+        from . import _ort
+
+        sessions = {v: _ort.session(p, threads=threads, stage="quantize (latency)") for v, p in variants.items()}
+
+        def runner(v):
+            sessions[v].run(None, feeds)
+    else:
+        runner, closer = _node_runner(runtime, job, variants, feeds, threads)
+    try:
+        for v in variants:  # warm up: first runs allocate and may JIT
+            for _ in range(3):
+                runner(v)
+        times = {v: [] for v in variants}
+        deadline = time.perf_counter() + LATENCY_BUDGET_S * len(variants)
+        # Blocks of runs per variant, alternated: strict run-by-run alternation between sessions
+        # makes each session's spinning intra-op threads compete with the next one's on 2 cores.
+        while min(len(ts) for ts in times.values()) < LATENCY_RUNS or (
+                time.perf_counter() < deadline and min(len(ts) for ts in times.values()) < 200):
+            for v in variants:
+                for _ in range(5):
+                    t0 = time.perf_counter()
+                    got = runner(v)
+                    dt = (time.perf_counter() - t0) * 1000.0
+                    times[v].append(got if isinstance(got, float) else dt)
+        return {v: statistics.median(ts) for v, ts in times.items()}
+    finally:
+        if runtime != "python":
+            closer()
+
+
+def _node_runner(runtime: str, job, variants: dict[str, Path], feeds: dict, threads: int):
+    """Open every candidate in the Node worker from a scratch bundle (the worker loads bundles,
+    with the same manifest and integrity checks a user's load() gets)."""
+    from .runtimes import open_runtime
+
+    scratch = job.tmp / f"latency-{runtime}"
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.mkdir()
+    manifest = {
+        "schema_version": _manifest.SCHEMA_VERSION, "name": "latency_candidates",
+        "producer": {"polyonnx": "scratch", "onnx": "-", "onnxruntime": "-"},
+        "opset": job.variants["fp32"]["opset"], "ir_version": job.variants["fp32"]["ir_version"],
+        "inputs": job._input_manifest(), "outputs": job.output_specs,
+        "dims": {k: v for k, v in job._dims_manifest().items()},
+        "variants": {}, "default_variant": "fp32",
+        "export": {"source": "torch", "strategy": "dynamo", "attempts": [{"strategy": "dynamo", "ok": True}]},
+    }
+    from . import _graph
+
+    for v, p in variants.items():
+        target = scratch / f"{v}.onnx"
+        shutil.copyfile(p, target)
+        model = _graph.load(target)
+        manifest["variants"][v] = {
+            "file": target.name, "sha256": sha256_file(target), "bytes": target.stat().st_size,
+            "opset": _graph.opset_of(model), "ir_version": int(model.ir_version),
+            "optimization": "basic", "quantization": {"method": "none"}, "runtimes": ["python", "node", "web"],
+        }
+        domains = _graph.domains_of(model)
+        if domains:
+            manifest["variants"][v]["domains"] = domains
+    (scratch / _manifest.MANIFEST_NAME).write_text(json.dumps(manifest), encoding="utf-8")
+    rts = {v: open_runtime(runtime, scratch, variant=v, threads=threads) for v in variants}
+
+    def runner(v):
+        rts[v].run(feeds)
+
+    def closer():
+        for rt in rts.values():
+            rt.close()
+
+    return runner, closer
+
+
+# -- the choice ---------------------------------------------------------------------------------------
+def decide(cands: list[Candidate], opts: QuantOptions) -> Candidate | None:
+    """Mark each candidate accepted or refused (with the reason); return the one to ship."""
+    best, best_key = None, None
+    for c in cands:
+        e = c.entry
+        if c.path is None:
+            continue  # already refused while building
+        tol = tolerance(c.kind, "fp32")
+        reasons = []
+        if e.get("cosine") is None or e["cosine"] < tol["min_cosine"]:
+            reasons.append(f"cosine {e.get('cosine')} < {tol['min_cosine']}")
+        if e.get("argmax_agreement") is not None and e["argmax_agreement"] < tol["min_argmax_agreement"]:
+            reasons.append(f"argmax agreement {e['argmax_agreement']} < {tol['min_argmax_agreement']}")
+        if e.get("task_drop") is not None and e["task_drop"] > opts.max_drop:
+            reasons.append(f"task metric drops {e['task_drop']:.4f} > {opts.max_drop}")
+        speed = e.get("speedup", {})
+        if opts.mode == "auto":
+            slow = [f"{rt} {s:.2f}x" for rt, s in speed.items() if s <= 1.0]
+            if slow:
+                reasons.append("not faster than fp32 (" + ", ".join(slow) + ")")
+            if not speed:
+                reasons.append("latency could not be measured")
+        e["accepted"] = not reasons
+        if reasons:
+            e["reason"] = "; ".join(reasons)
+            continue
+        # Rank by the slowest runtime's speed-up: a variant must help everywhere it is shipped.
+        key = min(speed.values()) if speed else 0.0
+        if best is None or key > best_key:
+            best, best_key = c, key
+    if best is not None:
+        best.entry["chosen"] = True
+        speed = best.entry.get("speedup", {})
+        best.entry["reason"] = "chosen: within the accuracy budget" + (
+            ", " + ", ".join(f"{s:.2f}x fp32 in {rt}" for rt, s in speed.items()) if speed else "")
+    return best
+
+
+def summary(cands: list[Candidate], chosen: Candidate | None, opts: QuantOptions) -> str:
+    if chosen is not None:
+        return f"{chosen.name} shipped as '{chosen.kind}': {chosen.entry['reason'].removeprefix('chosen: ')}"
+    if not cands:
+        return "no candidate applies to this model"
+    why = "; ".join(f"{c.name}: {c.entry.get('reason', 'refused')}" for c in cands)
+    return f"fp32 only: no candidate is both accurate enough and faster than fp32 ({why})"
