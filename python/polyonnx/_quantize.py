@@ -3,7 +3,7 @@
 The one module of polyonnx that imports onnxruntime.quantization.
 
 Choices, measured on this project's reference machine (see README, "INT8"):
-- dynamic: signed int8 weights, MatMul/Gemm only, after quant_pre_process. Dynamic quantization
+- dynamic: signed int8 weights for MatMul/Gemm and embedding Gather, after quant_pre_process. Dynamic quantization
   of convolutions (ConvInteger) was 4x slower than fp32 and onnxruntime-web has no int8
   ConvInteger kernel, so convolutions stay fp32.
 - static: QDQ format, MinMax calibration, uint8 activations with int8 weights (U8S8 was faster
@@ -35,13 +35,16 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from .errors import PolyonnxError
 from .feeds import NUMPY_DTYPES
 
-DYNAMIC_OP_TYPES = ["MatMul", "Gemm"]
-# Below this share of weights in MatMul/Gemm, dynamic int8 would quantize almost nothing.
+# Gather too: embedding tables are most of a small transformer's bytes (8000x256 here), and an
+# int8 table + DequantizeLinear runs in every runtime. Measured on text_transformer: 0.48x of fp32
+# with MatMul/Gemm only, 0.26x with Gather, cosine 0.9999 either way.
+DYNAMIC_OP_TYPES = ["MatMul", "Gemm", "Gather"]
+# Below this share of weights in those ops, dynamic int8 would quantize almost nothing.
 MIN_QUANTIZABLE_SHARE = 0.5
 
 
 def quantizable_share(model_path: Path, op_types=DYNAMIC_OP_TYPES) -> float:
-    """Share of the graph's float weight elements that feed ``op_types`` nodes."""
+    """Share of the graph's float weight elements (2-D or larger) that feed ``op_types`` nodes."""
     model = onnx.load(str(model_path))
     sizes = {i.name: int(np.prod(i.dims)) for i in model.graph.initializer
              if i.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16) and len(i.dims) >= 2}

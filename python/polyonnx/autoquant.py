@@ -84,7 +84,7 @@ def build_candidates(job, opts: QuantOptions, steps) -> list[Candidate]:
             c.entry = {"name": c.name, "quantization": {"method": "dynamic", "weight_type": "int8",
                                                          "op_types": list(q.DYNAMIC_OP_TYPES)},
                        "accepted": False,
-                       "reason": (f"not built: MatMul/Gemm hold {share:.0%} of the weights (convolutions and "
+                       "reason": (f"not built: MatMul/Gemm/Gather hold {share:.0%} of the weights (convolutions and "
                                   "recurrent ops stay fp32 under dynamic int8: ConvInteger was 4x slower here and "
                                   "has no onnxruntime-web kernel); use --quantize static with --calibration data "
                                   "to quantize convolutions")}

@@ -51,16 +51,25 @@ test('version is package.json\'s', () => {
   assert.equal(require('../../js/index.js').version, require('../../package.json').version);
 });
 
-test('only js/backends/node.js loads onnxruntime-node, and feeds/manifest/tensor/errors need nothing from Node', () => {
+test('only js/backends/node.js loads onnxruntime-node, and the shared modules are ES modules that need nothing from Node', () => {
   const fs = require('node:fs');
   const path = require('node:path');
   const jsDir = path.join(ROOT, 'js');
   const files = [...fs.readdirSync(jsDir).map((f) => path.join(jsDir, f)), ...fs.readdirSync(path.join(jsDir, 'backends')).map((f) => path.join(jsDir, 'backends', f))]
-    .filter((f) => f.endsWith('.js'));
-  const users = files.filter((f) => /require\(['"]onnxruntime-node['"]\)/.test(fs.readFileSync(f, 'utf8')));
+    .filter((f) => f.endsWith('.js') || f.endsWith('.mjs'));
+  const users = files.filter((f) => /require\(['"]onnxruntime-node['"]\)|from ['"]onnxruntime-node['"]/.test(fs.readFileSync(f, 'utf8')));
   assert.deepEqual(users.map((f) => path.relative(ROOT, f)), ['js/backends/node.js']);
-  for (const f of ['feeds.js', 'manifest.js', 'tensor.js', 'errors.js', 'onnx-header.js', 'compat.js', 'model.js']) {
+  // The browser build imports these files as they are (no bundler): ES module syntax only, and
+  // imports of relative files alone (an import map would have to name anything else).
+  for (const f of ['feeds.mjs', 'manifest.mjs', 'tensor.mjs', 'errors.mjs', 'onnx-header.mjs', 'compat.mjs', 'model.mjs']) {
     const src = fs.readFileSync(path.join(jsDir, f), 'utf8');
-    assert.doesNotMatch(src, /require\(['"](node:)?(fs|path|crypto|os|child_process)['"]\)/, `${f} must stay browser-safe`);
+    assert.doesNotMatch(src, /\brequire\(|module\.exports/, `${f} must stay an ES module`);
+    for (const [, spec] of src.matchAll(/^import .* from ['"]([^'"]+)['"]/gm)) {
+      assert.match(spec, /^\.\.?\//, `${f} imports '${spec}': shared modules import relative files only`);
+    }
+  }
+  // Each CommonJS file of a shared module is its ES module re-exported: one implementation.
+  for (const f of ['feeds', 'tensor', 'errors', 'onnx-header', 'compat', 'model', 'manifest']) {
+    assert.equal(require(path.join(jsDir, `${f}.js`)), require(path.join(jsDir, `${f}.mjs`)), `${f}.js re-exports ${f}.mjs`);
   }
 });

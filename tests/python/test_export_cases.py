@@ -72,7 +72,7 @@ def test_model_declared_spec_needs_no_flags_and_cli_writes_a_table(tmp_path, cap
     assert "fp32" in table and "int8" in table and "batch" in table
     bundle = polyonnx.load(out)
     assert bundle.outputs[0]["class_axis"] == 1
-    assert bundle.variants["int8"]["quantization"]["op_types"] == ["MatMul", "Gemm"]
+    assert bundle.variants["int8"]["quantization"]["op_types"] == ["MatMul", "Gemm", "Gather"]
 
 
 def test_legacy_exporter_is_rejected_for_the_transformer_it_specializes(tmp_path):
