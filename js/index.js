@@ -2,7 +2,18 @@
 // polyonnx for Node.js: load a bundle written by `python -m polyonnx export` and run it with
 // onnxruntime-node. The whole public API is listed in module.exports below and typed in index.d.ts.
 
-const errors = require('./errors');
+// The runtime-neutral modules are ES modules shared with the browser build (js/browser.mjs);
+// CommonJS loads them with require(esm), which Node has without a flag since 20.19 and 22.12.
+let errors;
+try {
+  errors = require('./errors');
+} catch (e) {
+  if (e && e.code === 'ERR_REQUIRE_ESM') {
+    throw new Error(`polyonnx: require('polyonnx') needs Node.js 20.19+ or 22.12+ (require of ES modules); this is ${process.version} `
+      + "-- upgrade Node.js, or use import { load } from 'polyonnx'", { cause: e });
+  }
+  throw e;
+}
 const manifestModule = require('./manifest');
 const { toNested, float16FromNumbers, float16ToFloat32 } = require('./tensor');
 const { Model, openModel, checkLoadOptions } = require('./model');

@@ -1,0 +1,85 @@
+// Reads what a compatibility check needs straight from an ONNX file's bytes: ir_version,
+// opset_import, and the (domain, op_type) of the main graph's nodes. A few protobuf fields
+// only, so the manifest's claims can be checked against the file without an ONNX library.
+// No Node-only imports: the browser build reuses this module.
+
+// Field numbers from onnx/onnx.proto (stable since IR version 3).
+const MODEL = { IR_VERSION: 1, GRAPH: 7, OPSET_IMPORT: 8 };
+const OPSET = { DOMAIN: 1, VERSION: 2 };
+const GRAPH = { NODE: 1 };
+const NODE = { OP_TYPE: 4, DOMAIN: 7 };
+
+const utf8 = new TextDecoder('utf-8');
+
+/** Iterate the top-level fields of one protobuf message in bytes[start, end). */
+function* fields(bytes, start, end) {
+  let pos = start;
+  const varint = () => {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      if (pos >= end) throw new Error('truncated varint');
+      const b = bytes[pos++];
+      value += (b & 0x7f) * scale; // Number arithmetic: exact below 2^53, plenty for sizes and versions
+      if (b < 0x80) return value;
+      scale *= 128;
+    }
+  };
+  while (pos < end) {
+    const key = varint();
+    const field = Math.floor(key / 8);
+    const wire = key % 8;
+    if (wire === 0) yield { field, value: varint() };
+    else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else if (wire === 2) {
+      const len = varint();
+      if (pos + len > end) throw new Error(`field ${field} runs past the end of its message`);
+      yield { field, start: pos, end: pos + len };
+      pos += len;
+    } else throw new Error(`unsupported protobuf wire type ${wire}`);
+  }
+}
+
+function text(bytes, f) {
+  return utf8.decode(bytes.subarray(f.start, f.end));
+}
+
+/**
+ * @param {Uint8Array} bytes an ONNX ModelProto
+ * @returns {{irVersion: number, opsets: {domain: string, version: number}[], ops: {domain: string, opType: string}[]}}
+ * @throws Error when the bytes are not a readable ModelProto
+ */
+function readModelHeader(bytes) {
+  const out = { irVersion: 0, opsets: [], ops: [] };
+  for (const f of fields(bytes, 0, bytes.length)) {
+    if (f.field === MODEL.IR_VERSION && f.value !== undefined) out.irVersion = f.value;
+    else if (f.field === MODEL.OPSET_IMPORT && f.start !== undefined) {
+      const o = { domain: '', version: 0 };
+      for (const g of fields(bytes, f.start, f.end)) {
+        if (g.field === OPSET.DOMAIN && g.start !== undefined) o.domain = text(bytes, g);
+        else if (g.field === OPSET.VERSION && g.value !== undefined) o.version = g.value;
+      }
+      out.opsets.push(o);
+    } else if (f.field === MODEL.GRAPH && f.start !== undefined) {
+      const seen = new Set();
+      for (const g of fields(bytes, f.start, f.end)) {
+        if (g.field !== GRAPH.NODE || g.start === undefined) continue;
+        const node = { domain: '', opType: '' };
+        for (const h of fields(bytes, g.start, g.end)) {
+          if (h.field === NODE.OP_TYPE && h.start !== undefined) node.opType = text(bytes, h);
+          else if (h.field === NODE.DOMAIN && h.start !== undefined) node.domain = text(bytes, h);
+        }
+        const key = `${node.domain}::${node.opType}`;
+        if (!seen.has(key)) {
+          seen.add(key);
+          out.ops.push(node);
+        }
+      }
+    }
+  }
+  if (!out.irVersion || !out.opsets.length) throw new Error('no ir_version or opset_import: not an ONNX model');
+  return out;
+}
+
+export { readModelHeader };

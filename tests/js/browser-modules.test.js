@@ -1,0 +1,129 @@
+'use strict';
+// The pieces of the browser build that Node can check: the generated manifest validator is current
+// and agrees with ajv compiling the schema at run time, and browser.mjs loads a bundle through the
+// shared modules (with fetch and a stand-in for onnxruntime-web, so no browser is needed here).
+// The real-browser tests are tests/python/test_browser.py.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const http = require('node:http');
+
+const { ROOT } = require('./_helpers');
+
+const EXAMPLES = path.join(ROOT, 'shared-schemas', 'examples');
+
+test('js/manifest-validator.generated.mjs is current with shared-schemas/manifest.schema.json', () => {
+  const { generate, OUT } = require('../../tools/make-validator.js');
+  const have = fs.readFileSync(OUT, 'utf8');
+  assert.ok(have === generate(), 'js/manifest-validator.generated.mjs is out of date: run node tools/make-validator.js and commit it');
+});
+
+test('the generated validator reports exactly what ajv compiling the schema reports, for every shared example', async () => {
+  const Ajv2020 = require('ajv/dist/2020').default;
+  const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'shared-schemas', 'manifest.schema.json'), 'utf8'));
+  const compiled = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
+  const { validate } = await import('../../js/manifest-validator.generated.mjs');
+  const cases = [];
+  for (const kind of ['valid', 'invalid']) {
+    for (const f of fs.readdirSync(path.join(EXAMPLES, kind))) cases.push([`${kind}/${f}`, JSON.parse(fs.readFileSync(path.join(EXAMPLES, kind, f), 'utf8'))]);
+  }
+  // Mutations that reach keywords the examples do not: const, minLength, uniqueItems-like checks.
+  const full = cases.find(([n]) => n === 'valid/full.json')[1];
+  cases.push(['schema_version 2', { ...full, schema_version: 2 }]);
+  cases.push(['empty name', { ...full, name: '' }]);
+  cases.push(['emoji name', { ...full, name: '\u{1F600}' }]);
+  for (const [name, doc] of cases) {
+    const a = compiled(doc);
+    const b = validate(doc);
+    assert.equal(b, a, `${name}: valid?`);
+    const strip = (errs) => (errs || []).map(({ instancePath, schemaPath, keyword, params, message }) => ({ instancePath, schemaPath, keyword, params, message }));
+    assert.deepEqual(strip(validate.errors), strip(compiled.errors), `${name}: errors`);
+  }
+});
+
+test('js/manifest.js validates against the schema on disk even when the generated validator is stale', () => {
+  // A child process with a changed schema copy: the CommonJS face compiles the schema with ajv.
+  const { execFileSync } = require('node:child_process');
+  const os = require('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'polyonnx-stale-'));
+  try {
+    fs.cpSync(path.join(ROOT, 'js'), path.join(dir, 'js'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'shared-schemas'));
+    for (const f of ['runtimes.json', 'manifest.schema.json']) fs.copyFileSync(path.join(ROOT, 'shared-schemas', f), path.join(dir, 'shared-schemas', f));
+    const schemaPath = path.join(dir, 'shared-schemas', 'manifest.schema.json');
+    const schema = JSON.parse(fs.readFileSync(schemaPath, 'utf8'));
+    schema.properties.name = { type: 'string', maxLength: 3 }; // a rule the generated validator does not know
+    fs.writeFileSync(schemaPath, JSON.stringify(schema));
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+    const full = path.join(EXAMPLES, 'valid', 'full.json');
+    const out = execFileSync(process.execPath, ['-e', `
+      const m = require(${JSON.stringify(path.join(dir, 'js', 'manifest.js'))});
+      console.log(JSON.stringify(m.problems(require(${JSON.stringify(full)}))));
+    `], { encoding: 'utf8' });
+    const found = JSON.parse(out.trim());
+    assert.ok(found.some((p) => p.startsWith('name:')), `expected a name problem, got ${JSON.stringify(found)}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// --- browser.mjs in Node, with a fake onnxruntime-web ------------------------------------------
+
+function serve(dir) {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    const file = path.join(dir, decodeURIComponent(url.pathname));
+    if (!file.startsWith(dir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(fs.readFileSync(file));
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+test('browser.mjs load() fetches the manifest, checks sha256 before the session, and checks feeds with the shared module', async (t) => {
+  const { fixture, scratchBundle, editManifest } = require('./_helpers');
+  const web = await import('../../js/bundle-web.mjs');
+  const { openModel } = await import('../../js/model.mjs');
+  const { FeedError, IntegrityError, ManifestError } = await import('../../js/errors.mjs');
+  const created = [];
+  const fakeBackend = {
+    RUNTIME: 'web',
+    runtimeVersion: () => require('../../shared-schemas/runtimes.json').web.version,
+    createSession: async (bytes) => { created.push(bytes.length); return { id: created.length }; },
+    run: async (session, tensors, fetches) => Object.fromEntries(fetches.map((n) => [n, { dtype: 'float32', dims: [1, 3], data: new Float32Array(3) }])),
+    release: async () => {},
+  };
+  const dir = scratchBundle('mlp');
+  const server = await serve(dir);
+  t.after(() => server.close());
+  const base = `http://127.0.0.1:${server.address().port}/`;
+
+  for (const where of [base, base.slice(0, -1), `${base}polyonnx.json`]) {
+    const bundle = await web.fetchBundle(where);
+    assert.equal(bundle.where, `${base}polyonnx.json`, where);
+    const model = await openModel(bundle, {}, fakeBackend);
+    const out = await model.run({ x: [[1, 2, 3, 4]] });
+    assert.deepEqual(out.y.dims, [1, 3]);
+    await assert.rejects(model.run({ x: [[1, 2]] }), FeedError);
+  }
+  assert.equal(created.length, 3);
+
+  // A changed model file fails the sha256 check before any session is created.
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'polyonnx.json'), 'utf8'));
+  const file = path.join(dir, manifest.variants[manifest.default_variant].file);
+  const bytes = fs.readFileSync(file);
+  bytes[bytes.length - 1] ^= 1;
+  fs.writeFileSync(file, bytes);
+  const bundle = await web.fetchBundle(base);
+  await assert.rejects(openModel(bundle, {}, fakeBackend), (e) => e instanceof IntegrityError && /sha256/.test(e.message));
+  assert.equal(created.length, 3);
+
+  await assert.rejects(web.fetchBundle(`${base}nothing/`), (e) => e instanceof ManifestError && /404/.test(e.message));
+  editManifest(dir, (m) => { m.variants[m.default_variant].file = '../x.onnx'; });
+  await assert.rejects(web.fetchBundle(base), ManifestError);
+  void fixture;
+});
