@@ -1,0 +1,53 @@
+"""`polyonnx bench BUNDLE`: latency and throughput per runtime x variant x batch size."""
+
+from __future__ import annotations
+
+
+def _ints(text: str) -> list[int]:
+    import argparse
+
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def configure(p) -> None:
+    p.add_argument("bundle", metavar="BUNDLE", help="bundle folder or its polyonnx.json")
+    p.add_argument("--runtimes", type=_names, default=["python", "node"],
+                   help="comma-separated: python,node,wasm (default: python,node)")
+    p.add_argument("--variants", type=_names, default=None, help="comma-separated variant names (default: all)")
+    p.add_argument("--batch", type=_ints, default=[1], help="batch sizes, e.g. 1,8 (default: 1)")
+    p.add_argument("--seq", type=_ints, default=None,
+                   help="sizes for every other dynamic input dim, e.g. 16,128 (default: each dim's example size)")
+    p.add_argument("--runs", type=int, default=50, help="timed runs per row (default: 50)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed runs first (default: runs/10, at least 2)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads, the same for every runtime (default: all cores)")
+    p.add_argument("--json", metavar="FILE", default=None, help="also write the report as JSON to FILE")
+
+
+def run(args) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    from .bench import bench_bundle, format_report
+
+    report = bench_bundle(args.bundle, runtimes=args.runtimes, variants=args.variants, batches=args.batch,
+                          seqs=args.seq, runs=args.runs, warmup=args.warmup, threads=args.threads,
+                          progress=lambda msg: print(f"bench: {msg}", file=sys.stderr))
+    print(format_report(report))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {path}")
+    return 0 if report["results"] else 1
