@@ -18,6 +18,8 @@ COMMANDS = {
     "export": ("polyonnx._cmd_export", "export a PyTorch model (or an .onnx file) to a verified bundle"),
     "verify": ("polyonnx._cmd_verify", "check that every runtime gives the same answers for a bundle"),
     "info": ("polyonnx._cmd_info", "show a bundle's inputs, outputs, dims, variants and checks"),
+    "setup-node": ("polyonnx._cmd_setup_node",
+                   "install the JS dependencies (onnxruntime-node/-web) the node and wasm runtimes need"),
     "report": ("polyonnx._cmd_report", "quantization figures of a bundle: a table and a self-contained HTML plot"),
 }
 

@@ -15,7 +15,7 @@ from .errors import ManifestError
 
 MANIFEST_NAME = "polyonnx.json"
 SCHEMA_VERSION = 1
-_SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+_SCHEMA_DIR = Path(__file__).resolve().parent / "shared-schemas"
 
 
 def schema_path(name: str = "manifest.schema.json") -> Path:

@@ -73,3 +73,22 @@ class TwoInputs(nn.Module):
 
 
 not_a_model = 42
+
+
+class NearTie(nn.Module):
+    """Classes 0 and 1 differ by about 1e-4 of their logits: int8 (and fp16) rounding flips
+    which one wins, so any quantized variant loses accuracy against labels from fp32."""
+
+    polyonnx_spec = {"inputs": ["x:float32[batch,16]"], "outputs": ["y"], "class_axes": {"y": 1}}
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        w = torch.randn(4, 16, generator=g)
+        w[1] = w[0] + 1e-4 * torch.randn(16, generator=g)
+        self.lin = nn.Linear(16, 4, bias=False)
+        with torch.no_grad():
+            self.lin.weight.copy_(w)
+
+    def forward(self, x):
+        return self.lin(x)
