@@ -65,6 +65,8 @@ function machine() {
     node: process.version,
     onnxruntime_node: require('onnxruntime-node/package.json').version,
     platform: `${process.platform}-${process.arch}`,
+    // Other work on the machine skews absolute numbers (ratios measured side by side less so).
+    loadavg_1m_at_end: os.loadavg()[0],
   };
 }
 

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Every serving benchmark with the settings the README reports, one after the other (about 6
+# minutes on 2 cores). Results: bench/results/{overhead,pool,server_load,python_bench}.json.
+# Needs the example bundles: .venv/bin/python tests/make_bundles.py build/test-bundles
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B="${POLYONNX_EXAMPLE_BUNDLES:-build/test-bundles}"
+[ -f "$B/text_transformer/polyonnx.json" ] || { echo "bench: no bundles in $B; run: .venv/bin/python tests/make_bundles.py build/test-bundles" >&2; exit 2; }
+export POLYONNX_EXAMPLE_BUNDLES="$B"
+echo "== model.run overhead vs raw session.run";  node bench/overhead.js
+echo "== pool vs one session";                    node bench/pool.js --rounds 3 --requests 256
+echo "== example server under load";              node bench/server_load.js --requests 1000 --duration-s 60
+echo "== runtimes (python, node, wasm)"
+.venv/bin/python -c 'import sys; from polyonnx import _cmd_bench as c; import argparse; p = argparse.ArgumentParser(); c.configure(p); sys.exit(c.run(p.parse_args(sys.argv[1:])))' \
+  "$B/text_transformer" --runtimes python,node,wasm --batch 1,8 --seq 128 --runs 30 --threads 2 --json bench/results/python_bench.json
