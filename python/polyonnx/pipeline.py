@@ -73,7 +73,7 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
         # Below 18 the dynamo exporter silently raises the opset; above 26 onnxruntime-node 1.30 refuses.
         raise PolyonnxError("export", f"opset {opset} is outside what polyonnx can ship",
                             "use --opset between 18 and 26 (default 20)")
-    steps = progress if isinstance(progress, Steps) else (Steps(6) if progress else silent())
+    steps = progress if isinstance(progress, Steps) else (Steps(7) if progress else silent())
     out = Path(out)
     if out.exists() and not force:
         raise PolyonnxError("export", f"output folder '{out}' already exists",
@@ -99,6 +99,8 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
         manifest = job.manifest()
         _manifest.validate(manifest, stage="export")
         (stage / _manifest.MANIFEST_NAME).write_text(_manifest.to_json(manifest), encoding="utf-8")
+        if verify:
+            job.node_check(stage)
     return Bundle.load(out)
 
 
@@ -558,6 +560,38 @@ class _Job:
             if torch_acc is not None:
                 results.append(f"torch {torch_acc:.4f}")
             st["result"] = f"{ev.get('metric', 'accuracy')}: " + ", ".join(results)
+
+    # -- stage 5: the same answers in Node ---------------------------------------------------------
+    def node_check(self, stage: Path) -> None:
+        """Run every variant in onnxruntime-node (the polyonnx JS package, in the Node worker) against
+        ONNX Runtime Python before the bundle is renamed into place. Without Node the check is
+        skipped and the manifest says so; a check that runs and fails fails the export."""
+        from .runtimes import available
+        from .verify import verify_bundle
+
+        with self.steps.step("run every variant in Node (onnxruntime-node) against ONNX Runtime Python") as st:
+            ok, why = available("node")
+            bundle = Bundle.load(stage)
+            if not ok:
+                bundle.manifest.setdefault("notes", []).append(
+                    f"not checked in Node at export: {why}; run `polyonnx verify` where Node is installed")
+                bundle.save_manifest()
+                st["result"] = f"skipped: {why}"
+                return
+            checks = verify_bundle(bundle, runtimes=["node"], save=True)
+            failed = [c for c in checks if not c["passed"]]
+            if failed:
+                detail = "; ".join(
+                    f"{c['variant']} vs {c['reference']}: " + (c.get("error") or ", ".join(
+                        f"{o} max_abs {m.get('max_abs')}, cosine {m.get('cosine')}"
+                        for o, m in c["outputs"].items() if not m.get("passed", True)))
+                    for c in failed)
+                raise VerificationError(
+                    "export (node)", f"onnxruntime-node does not give ONNX Runtime Python's answers: {detail}",
+                    "inspect with `polyonnx verify` after `polyonnx export --no-verify`; report the model if the "
+                    "difference is a runtime bug", details={"checks": checks})
+            worst = max((m.get("max_abs") or 0.0 for c in checks for m in c["outputs"].values()), default=0.0)
+            st["result"] = f"{len(checks)} checks passed (largest max_abs {worst:.2e})"
 
     # -- the manifest ------------------------------------------------------------------------------
     def manifest(self) -> dict:

@@ -128,6 +128,8 @@ class NodeRuntime(_Runtime):
             self._load()
         result = self._worker.request("run", timeout=self.timeout, session=self._session,
                                       feeds=wire.encode_tensors(feeds), outputs=list(outputs) if outputs else None)
+        # The worker times model.run itself: latency without the pipe and msgpack round trip.
+        self.last_ms = result.get("ms")
         return wire.decode_tensors(result["outputs"])
 
     def close(self) -> None:
