@@ -195,6 +195,7 @@ class Pool {
     slot.exitError = null;
     return new Promise((resolve, reject) => {
       let loaded = false;
+      let loadFailed = false; // the worker said why; its exit that follows is expected
       worker.on('message', (msg) => {
         if (slot.generation !== generation) return;
         if (msg.type === 'ready') {
@@ -204,7 +205,7 @@ class Pool {
           resolve();
           this._schedule();
         } else if (msg.type === 'load-error') {
-          loaded = true;
+          loadFailed = true;
           slot.dead = true;
           reject(reviveError(msg.error));
         } else if (msg.type === 'result') {
@@ -218,6 +219,7 @@ class Pool {
         if (slot.generation !== generation) return;
         slot.worker = null;
         slot.ready = false;
+        if (loadFailed) return;
         if (!loaded) {
           slot.dead = true;
           const why = slot.exitError ? slot.exitError.message : `exit code ${code}`;
@@ -242,12 +244,12 @@ class Pool {
         + 'in a plain script to see the error', { code: POOL_CODES.WORKER, details: { worker: slot.index, exitCode: code } });
       for (const req of batch.reqs) this._settle(req, null, err());
     }
-    this._stats.workerRestarts += 1;
     if (this._closing) {
       slot.dead = true;
       this._maybeDrained();
       return;
     }
+    this._stats.workerRestarts += 1;
     this._spawn(slot).catch((e) => {
       // The replacement could not load (the bundle changed or vanished): keep serving on the
       // other workers; with none left, fail what waits rather than let it hang.

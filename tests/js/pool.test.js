@@ -233,6 +233,26 @@ for (const crash of ['exit', 'throw']) {
   });
 }
 
+test('when a crashed worker cannot be replaced (bundle changed on disk), requests fail with E_WORKER instead of hanging', async () => {
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'polyonnx-pool-'));
+  const bundle = path.join(dir, 'digits_cnn');
+  fs.cpSync(exampleBundle('digits_cnn'), bundle, { recursive: true });
+  const pool = await createPool(bundle, { workers: 1, maxBatch: 1 });
+  try {
+    const px = { pixels: { data: new Float32Array(64), dims: [1, 1, 8, 8] } };
+    await pool.run(px);
+    fs.appendFileSync(path.join(bundle, 'model.onnx'), 'tampered'); // the replacement's integrity check fails
+    pool._testNextBatch({ crash: 'exit' });
+    await expectCode(pool.run(px), 'E_WORKER');
+    for (let i = 0; i < 100 && pool.stats().workers > 0; i++) await sleep(50);
+    assert.equal(pool.stats().workers, 0, 'the replacement did not load, and is not retried forever');
+    await assert.rejects(pool.run(px), (e) => e.code === 'E_WORKER' && /no worker left/.test(e.message));
+  } finally {
+    await pool.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('close() answers every queued request, then rejects new ones with E_CLOSED', async () => {
   const pool = await createPool(exampleBundle('digits_cnn'), { workers: 1, maxBatch: 2, maxDelayMs: 1000 });
   const px = { pixels: { data: new Float32Array(64).fill(0.25), dims: [1, 1, 8, 8] } };
