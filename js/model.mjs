@@ -133,6 +133,8 @@ class Model {
       loadMs: this._loadMs,
       runs: this._runs,
       disposed: this._disposed !== null,
+      // What only the backend knows (the browser's: threads and why, execution providers).
+      ...(typeof this._backend.describe === 'function' ? this._backend.describe(this._session) : {}),
     };
   }
 

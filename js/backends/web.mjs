@@ -1,0 +1,196 @@
+// onnxruntime-web in a browser: the same interface as backends/node.js (RUNTIME, runtimeVersion,
+// createSession, run, release), so model.mjs runs the same manifest, compatibility, integrity and
+// feed checks. The only browser module that imports onnxruntime-web.
+//
+// 'onnxruntime-web/wasm' is the CPU-only build: it fetches ort-wasm-simd-threaded.wasm (14 MB),
+// half the WebGPU-capable build's 28 MB (measured, onnxruntime-web 1.30). WebGPU is opt-in:
+// executionProviders: ['webgpu'] imports 'onnxruntime-web/webgpu' then, and only then.
+// Both builds find their .wasm next to their own script (import.meta.url), which also lets
+// bundlers (Vite) emit the file; the wasmPaths option overrides that (a CDN, another folder).
+
+import * as ortWasm from 'onnxruntime-web/wasm';
+import { CompatibilityError, PolyonnxError, SessionError, CODES } from '../errors.mjs';
+
+export const RUNTIME = 'web';
+
+// One onnxruntime-web instance per build; each reads env.wasm (threads, paths) once, when its
+// wasm module starts at its first session.
+const builds = { wasm: { ort: ortWasm, started: false } };
+const settings = { wasmPaths: undefined, numThreads: undefined, reason: '' };
+
+export function runtimeVersion() {
+  return ortWasm.env.versions.web;
+}
+
+function isolated() {
+  return globalThis.crossOriginIsolated === true;
+}
+
+function hardwareThreads() {
+  return (globalThis.navigator && globalThis.navigator.hardwareConcurrency) || 1;
+}
+
+/**
+ * The thread count for wasm: every hardware thread when the page is cross-origin isolated
+ * (SharedArrayBuffer exists only then), else 1. `asked` (intraOpNumThreads) caps it.
+ */
+function threadPlan(asked) {
+  const hw = hardwareThreads();
+  if (!isolated()) {
+    return { numThreads: 1, reason: 'the page is not cross-origin isolated (wasm threads need COOP/COEP headers), so 1 thread' };
+  }
+  if (asked) return { numThreads: Math.min(asked, hw), reason: `intraOpNumThreads ${asked} (of ${hw} hardware threads)` };
+  return { numThreads: hw, reason: `cross-origin isolated: all ${hw} hardware threads` };
+}
+
+function checkWasmPaths(wasmPaths) {
+  const ok = typeof wasmPaths === 'string' || wasmPaths instanceof URL
+    || (wasmPaths && typeof wasmPaths === 'object' && Object.values(wasmPaths).every((v) => typeof v === 'string' || v instanceof URL));
+  if (!ok) {
+    throw new PolyonnxError('load', `option wasmPaths is ${JSON.stringify(wasmPaths)}`,
+      "pass the URL of the folder holding ort-wasm-simd-threaded.wasm (ending in '/'), or { wasm: URL, mjs: URL }",
+      { code: CODES.OPTIONS });
+  }
+  return wasmPaths instanceof URL ? wasmPaths.href : wasmPaths;
+}
+
+/**
+ * Settings that onnxruntime-web reads once, at its first session: wasm file locations and threads.
+ * Changing them after that fails with E_OPTIONS instead of being silently ignored.
+ */
+export function configure({ wasmPaths, intraOpNumThreads } = {}) {
+  const started = Object.values(builds).some((b) => b.started);
+  if (wasmPaths !== undefined) {
+    const paths = checkWasmPaths(wasmPaths);
+    if (started && JSON.stringify(paths) !== JSON.stringify(settings.wasmPaths)) {
+      throw new PolyonnxError('load', 'option wasmPaths differs from the one the first load used; '
+        + 'onnxruntime-web reads it once, when its wasm module starts',
+      'pass the same wasmPaths to every load() on a page', { code: CODES.OPTIONS });
+    }
+    settings.wasmPaths = paths;
+  }
+  const plan = threadPlan(intraOpNumThreads);
+  if (started) {
+    if (intraOpNumThreads && plan.numThreads !== settings.numThreads) {
+      throw new PolyonnxError('load',
+        `onnxruntime-web already runs with ${settings.numThreads} thread(s); it cannot switch to ${plan.numThreads} after its first session`,
+        'use one thread count per page (it is fixed when the first model loads)', { code: CODES.OPTIONS });
+    }
+    return;
+  }
+  settings.numThreads = plan.numThreads;
+  settings.reason = plan.reason;
+}
+
+function providerName(p) {
+  return typeof p === 'string' ? p : p && p.name;
+}
+
+async function buildFor(names, what) {
+  const other = names.filter((n) => !['cpu', 'wasm', 'webgpu'].includes(n));
+  if (other.length) {
+    throw new CompatibilityError('load',
+      `${what}: execution provider(s) ${other.map((n) => `'${n}'`).join(', ')} are not offered by polyonnx in the browser`,
+      "use executionProviders: ['wasm'] (the default; 'cpu' means the same), or ['webgpu', 'wasm']",
+      { code: 'E_PROVIDER', details: { providers: names } });
+  }
+  if (!names.includes('webgpu')) return builds.wasm;
+  if (!globalThis.navigator || !globalThis.navigator.gpu) {
+    throw new CompatibilityError('load', `${what}: this browser has no WebGPU (navigator.gpu is missing)`,
+      "load with executionProviders: ['wasm'], or use a browser with WebGPU enabled",
+      { code: 'E_PROVIDER', details: { providers: names } });
+  }
+  if (!builds.webgpu) {
+    try {
+      builds.webgpu = { ort: await import('onnxruntime-web/webgpu'), started: false };
+    } catch (e) {
+      throw new CompatibilityError('load', `${what}: could not import 'onnxruntime-web/webgpu' (${e && e.message ? e.message : e})`,
+        "add it to the page's import map (e.g. \"onnxruntime-web/webgpu\": \"/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs\"), "
+        + "or load with executionProviders: ['wasm']", { code: 'E_PROVIDER', cause: e });
+    }
+  }
+  return builds.webgpu;
+}
+
+function prepareEnv(build) {
+  if (build.started) return;
+  const { env } = build.ort;
+  env.wasm.numThreads = settings.numThreads ?? threadPlan().numThreads;
+  if (settings.wasmPaths !== undefined) env.wasm.wasmPaths = settings.wasmPaths;
+}
+
+/**
+ * @param {Uint8Array} modelBytes the model file, already checked against its sha256
+ * @param {{path: string, data: Uint8Array}[]} externalData the external data files, already checked
+ * @param {object} sessionOptions onnxruntime SessionOptions (executionProviders, ...)
+ * @param {string} what e.g. "variant 'fp32' of bundle 'mlp'", for messages
+ */
+export async function createSession(modelBytes, externalData, sessionOptions, what) {
+  const names = (sessionOptions.executionProviders || ['cpu']).map(providerName);
+  const build = await buildFor(names, what);
+  if (settings.numThreads === undefined) configure({});
+  prepareEnv(build);
+  // Threads are the wasm module's (env.wasm.numThreads above), not a per-session setting.
+  const { intraOpNumThreads, interOpNumThreads, ...rest } = sessionOptions;
+  const options = { ...rest, executionProviders: names.map((n) => (n === 'cpu' ? 'wasm' : n)) };
+  if (externalData.length) options.externalData = externalData;
+  try {
+    const inner = await build.ort.InferenceSession.create(modelBytes, options);
+    build.started = true;
+    return { inner, ort: build.ort, providers: options.executionProviders };
+  } catch (e) {
+    const msg = String(e && e.message ? e.message : e);
+    // Before any session has started, a message about fetching or instantiating is the wasm
+    // module failing to start (wrong wasmPaths, a server that does not serve .wasm files).
+    if (!build.started && /fetch|failed to load|magic word|instantiate|\.wasm|\.mjs/i.test(msg)) {
+      throw new SessionError('load', `${what}: onnxruntime-web could not start its wasm module (${msg})`,
+        'serve node_modules/onnxruntime-web/dist/ beside ort.wasm.min.mjs, or pass load(url, { wasmPaths: \'/path/to/dist/\' })',
+        { cause: e });
+    }
+    throw new SessionError('load', `${what}: onnxruntime-web could not create a session (${msg})`,
+      "check the variant's `runtimes` in polyonnx.json includes 'web', and that it loads in Python (`python -m polyonnx verify --runtimes browser`)",
+      { cause: e });
+  }
+}
+
+/** What the page runs with, for model.info(). */
+export function describe(session) {
+  return {
+    threads: {
+      count: settings.numThreads ?? 1,
+      crossOriginIsolated: isolated(),
+      hardwareConcurrency: hardwareThreads(),
+      reason: settings.reason,
+    },
+    executionProviders: session ? session.providers.slice() : [],
+  };
+}
+
+export async function run(session, tensors, fetches, what) {
+  const { ort, inner } = session;
+  const feeds = {};
+  for (const [name, t] of Object.entries(tensors)) feeds[name] = new ort.Tensor(t.dtype, t.data, t.dims);
+  let out;
+  try {
+    out = await inner.run(feeds, fetches);
+  } catch (e) {
+    const msg = String(e && e.message ? e.message : e);
+    throw new SessionError('run', `${what}: onnxruntime-web failed to run (${msg})`,
+      'the feeds passed polyonnx\'s checks: try the sizes in polyonnx.json dims[*].verified, and report the bundle and this message',
+      { cause: e });
+  }
+  const results = {};
+  for (const name of fetches) {
+    const t = out[name];
+    // Outputs of a WebGPU session may live on the GPU: bring them to the CPU like every other result.
+    let data = t.location && t.location !== 'cpu' ? await t.getData(true) : t.data;
+    const F16 = globalThis.Float16Array;
+    if (t.type === 'float16' && F16 && data instanceof F16) data = new Uint16Array(data.buffer, data.byteOffset, data.length);
+    results[name] = { dtype: t.type, dims: Array.from(t.dims), data };
+  }
+  return results;
+}
+
+export async function release(session) {
+  await session.inner.release();
+}
