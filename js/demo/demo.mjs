@@ -35,6 +35,8 @@ const loadErrors = {}; // variant -> error
 const timings = {}; // variant -> ms[]
 let manifest = null;
 let runs = 0;
+let chain = Promise.resolve(); // the digit predictions, one after another
+let settled = async () => {};
 const last = { counts: null, predictions: {} };
 
 function showError(e) {
@@ -279,18 +281,23 @@ function setupDigits() {
   }
 
   // Predict at most once per frame while drawing; the last stroke always gets its prediction.
+  // Predictions chain (never two at once), so the last one shown is for the last strokes.
   function schedule() {
     if (pending) return;
     pending = true;
-    requestAnimationFrame(async () => {
+    requestAnimationFrame(() => {
       pending = false;
-      try {
-        await predict(strokesToDigit(strokes).counts);
-      } catch (e) {
-        showError(e);
-      }
+      chain = chain.then(() => predict(strokesToDigit(strokes).counts)).catch(showError);
     });
   }
+  settled = async () => {
+    for (;;) {
+      const seen = chain;
+      await seen;
+      await new Promise((r) => requestAnimationFrame(() => r()));
+      if (!pending && chain === seen) return;
+    }
+  };
 
   const at = (ev) => {
     const r = pad.getBoundingClientRect();
@@ -349,7 +356,7 @@ function setupDigits() {
         drawCounts(pad, s.pixels);
         pad.dataset.sample = String(s.index);
         $('#pad-hint').hidden = true;
-        predict(s.pixels).catch(showError);
+        chain = chain.then(() => predict(s.pixels)).catch(showError);
       };
       return b;
     }));
@@ -384,6 +391,8 @@ async function main() {
 }
 
 window.polyonnxDemo = {
+  /** Resolves once the predictions for everything drawn so far are on screen. */
+  settled: () => settled(),
   state: () => ({ counts: last.counts, predictions: last.predictions, runs, variants: Object.keys(models) }),
 };
 
