@@ -54,6 +54,7 @@ async function drive(runner, feeds, concurrency, total) {
 async function main() {
   const args = parseFlags(process.argv.slice(2), { concurrency: 32, requests: 256, seq: 128, rounds: 3 });
   const bundle = args._[0] || exampleBundle('text_transformer');
+  const loadAtStart = os.loadavg()[0];
   const feeds = Array.from({ length: args.concurrency }, (_, i) => ({ input_ids: tokenFeed(1, args.seq, i + 1) }));
   const runners = [];
   for (const c of CONFIGS) {
@@ -61,12 +62,32 @@ async function main() {
     runners.push(r);
     await drive(r, feeds, args.concurrency, args.concurrency); // warm-up: one request per caller
   }
+  // Sequential single-request latency at 1 and CORES threads, measured in between the rounds:
+  // what the cores allow without contention (pool ceiling = workers / t1, one session = 1 / tN).
+  const latency = { 1: [], [CORES]: [] };
+  const probes = { 1: await load(bundle, { intraOpNumThreads: 1 }), [CORES]: runners[0] };
+  const probe = async () => {
+    for (const [threads, m] of Object.entries(probes)) {
+      for (let i = 0; i < 10; i++) {
+        const s = performance.now();
+        await m.run(feeds[i]);
+        latency[threads].push(performance.now() - s);
+      }
+    }
+  };
   const perConfig = CONFIGS.map(() => []);
   for (let round = 0; round < args.rounds; round++) {
+    await probe();
     for (let i = 0; i < CONFIGS.length; i++) {
       perConfig[i].push(await drive(runners[i], feeds, args.concurrency, args.requests));
     }
   }
+  await probe();
+  await probes[1].dispose();
+  const t1 = median(latency[1]);
+  const tN = median(latency[CORES]);
+  const defaultWorkers = runners[1].stats().workers;
+  const ceiling = { t1_ms: t1, tN_ms: tN, pool_over_one_session: (defaultWorkers / t1) / (1 / tN) };
   const stats = runners.map((r) => (r.stats ? r.stats() : null));
   for (const r of runners) await (r.close ? r.close() : r.dispose());
 
@@ -97,10 +118,16 @@ async function main() {
     loop_p99_ms: best['loop p99 ms'],
     loop_p99_target_ms: 20,
     one_session_loop_p99_ms: rows[0]['loop p99 ms'],
+    idle_machine_ceiling: ceiling,
+    loadavg_1m_at_start: loadAtStart,
   };
   console.log(`\nbest pool: ${best.config}: ${summary.throughput_ratio.toFixed(2)}x one session's throughput `
     + `(target >= 2), event-loop delay p99 ${summary.loop_p99_ms.toFixed(1)} ms (target < 20; one session: `
     + `${summary.one_session_loop_p99_ms.toFixed(1)} ms)`);
+  console.log(`one request alone: ${t1.toFixed(2)} ms at 1 thread, ${tN.toFixed(2)} ms at ${CORES} threads: without `
+    + `batching gains, ${defaultWorkers} one-thread workers can give at most ${ceiling.pool_over_one_session.toFixed(2)}x `
+    + `one ${CORES}-thread session on an otherwise idle machine (load average was ${loadAtStart.toFixed(1)} at start, `
+    + `${os.loadavg()[0].toFixed(1)} at end)`);
   writeResults('pool', {
     bundle, settings: args, configs: CONFIGS, rows, rounds: perConfig, summary, pool_stats: stats,
   });

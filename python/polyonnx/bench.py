@@ -13,6 +13,8 @@ How each runtime is timed (the ``timing`` field of a result):
   (shared-schemas/WIRE.md, op ``run``), so the msgpack round trip is not counted; the round trip
   is reported beside it (``round_trip_p50_ms``).
 
+The runtimes of a variant take turns, one run each per round, so a busy machine slows them alike.
+
 Every runtime gets the same intra-op thread count, and onnxruntime-node is asked for the graph
 optimization level ONNX Runtime Python uses here ("extended"), so Node vs Python compares the
 same model under the same settings.
@@ -81,43 +83,64 @@ def _open(name: str, bundle, variant: str, threads: int | None):
     return polyonnx.runtime(name, bundle, variant=variant, **options)
 
 
-def _time_python(rt, feeds: dict, runs: int, warmup: int) -> dict:
-    for _ in range(warmup):
-        rt.run(feeds)
-    ms = []
-    for _ in range(runs):
+class _PythonTimer:
+    """Times ``runtime.run(feeds)`` in this process."""
+
+    timing = "in-process"
+
+    def __init__(self, rt, feeds: dict):
+        self.rt, self.feeds = rt, feeds
+        self.ms: list[float] = []
+
+    def once(self, record: bool = True) -> None:
         t0 = time.perf_counter()
-        rt.run(feeds)
-        ms.append((time.perf_counter() - t0) * 1000)
-    return {"timing": "in-process", "ms": ms}
+        self.rt.run(self.feeds)
+        if record:
+            self.ms.append((time.perf_counter() - t0) * 1000)
 
 
-def _time_node(rt, feeds: dict, runs: int, warmup: int) -> dict:
-    from . import wire
+class _WorkerTimer:
+    """Times a node/wasm run by the ``ms`` the worker measures around ``model.run`` (WIRE.md, op
+    ``run``), and the round trip beside it. Feeds are encoded once, so the round trip counts pipes
+    and msgpack, not numpy -> bytes."""
 
-    rt.run(feeds)  # loads the session again if the shared worker was restarted
-    worker = rt.worker
-    session = getattr(rt, "_session", None)
-    if session is None:
-        # No way to reach the worker's own timing: fall back to round trips through the public API.
-        return {**_time_python(rt, feeds, runs, warmup), "timing": "round-trip"}
-    encoded = wire.encode_tensors(feeds)  # once: the round trip below counts pipes + msgpack only
+    timing = "in-worker"
 
-    def once() -> tuple[float, float]:
+    def __init__(self, rt, feeds: dict):
+        from . import wire
+
+        rt.run(feeds)  # loads the session again if the shared worker was restarted
+        self.rt = rt
+        # NodeRuntime.run returns outputs only; the worker's own timing needs the request itself.
+        self.session = getattr(rt, "_session", None)
+        self.encoded = wire.encode_tensors(feeds)
+        self.feeds = feeds
+        self.ms: list[float] = []
+        self.round_trip_ms: list[float] = []
+        if self.session is None:
+            self.timing = "round-trip"
+
+    def once(self, record: bool = True) -> None:
         t0 = time.perf_counter()
-        result = worker.request("run", timeout=rt.timeout, session=session, feeds=encoded, outputs=None)
-        return float(result["ms"]), (time.perf_counter() - t0) * 1000
-
-    for _ in range(warmup):
-        once()
-    inside, trips = zip(*(once() for _ in range(runs)))
-    return {"timing": "in-worker", "ms": list(inside), "round_trip_ms": list(trips)}
+        if self.session is None:
+            self.rt.run(self.feeds)
+            inside = (time.perf_counter() - t0) * 1000
+        else:
+            result = self.rt.worker.request("run", timeout=self.rt.timeout, session=self.session,
+                                            feeds=self.encoded, outputs=None)
+            inside = float(result["ms"])
+        if record:
+            self.ms.append(inside)
+            self.round_trip_ms.append((time.perf_counter() - t0) * 1000)
 
 
 def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=(1,), seqs=None,
                  runs: int = 50, warmup: int | None = None, threads: int | None = None,
                  progress=None) -> dict:
-    """Benchmark ``bundle`` (a path or Bundle); returns the report (see module docstring)."""
+    """Benchmark ``bundle`` (a path or Bundle); returns the report (see module docstring).
+
+    The runtimes of one variant run in turn, one run each per round, so load from elsewhere on
+    the machine hits them alike and their ratio stays meaningful on a busy machine."""
     from .bundle import Bundle
     from .feeds import make_feeds
     from .runtimes import MANIFEST_NAMES, RUNTIMES
@@ -140,48 +163,62 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
     batch = _batch_dim(bundle)
     say = progress or (lambda _msg: None)
     results, skipped = [], []
+    usable = []
     for name in runtimes:
         ok, why = _runtime_ok(name)
-        if not ok:
+        if ok:
+            usable.append(name)
+        else:
             skipped.append({"runtime": name, "variant": None, "reason": why})
-            continue
-        for variant in variants:
-            allowed = bundle.variants[variant].get("runtimes", [])
-            if MANIFEST_NAMES[name] not in allowed:
-                skipped.append({"runtime": name, "variant": variant,
-                                "reason": f"variant lists runtimes {allowed}, not '{MANIFEST_NAMES[name]}'"})
-                continue
-            try:
-                rt = _open(name, bundle, variant, threads)
-            except PolyonnxError as e:
-                skipped.append({"runtime": name, "variant": variant, "reason": str(e)})
-                continue
-            try:
-                for sizes in plans:
-                    feeds = make_feeds(bundle.inputs, sizes, seed=0)
-                    say(f"{name} {variant} {sizes}: {runs} runs")
-                    timed = (_time_python if name == "python" else _time_node)(rt, feeds, runs, warmup)
-                    ms = timed["ms"]
-                    rows = sizes.get(batch, 1) if batch else 1
-                    mean = float(np.mean(ms))
+    for variant in variants:
+        opened = {}
+        try:
+            for name in usable:
+                allowed = bundle.variants[variant].get("runtimes", [])
+                if MANIFEST_NAMES[name] not in allowed:
+                    skipped.append({"runtime": name, "variant": variant,
+                                    "reason": f"variant lists runtimes {allowed}, not '{MANIFEST_NAMES[name]}'"})
+                    continue
+                try:
+                    opened[name] = _open(name, bundle, variant, threads)
+                except PolyonnxError as e:
+                    skipped.append({"runtime": name, "variant": variant, "reason": str(e)})
+            for sizes in plans:
+                if not opened:
+                    break
+                feeds = make_feeds(bundle.inputs, sizes, seed=0)
+                say(f"{variant} {sizes}: {runs} runs each of {', '.join(opened)}, in turn")
+                timers = {name: (_PythonTimer if name == "python" else _WorkerTimer)(rt, feeds)
+                          for name, rt in opened.items()}
+                for _ in range(warmup):
+                    for t in timers.values():
+                        t.once(record=False)
+                for _ in range(runs):
+                    for t in timers.values():
+                        t.once()
+                rows = sizes.get(batch, 1) if batch else 1
+                for name, t in timers.items():
+                    mean = float(np.mean(t.ms))
                     row = {
                         "runtime": name, "variant": variant, "batch": rows, "sizes": sizes, "threads": threads,
-                        "runs": runs, "timing": timed["timing"],
-                        **{f"p{p}_ms": _percentile(ms, p) for p in PERCENTILES},
+                        "runs": runs, "timing": t.timing,
+                        **{f"p{p}_ms": _percentile(t.ms, p) for p in PERCENTILES},
                         "mean_ms": mean,
                         "throughput_per_s": rows * 1000.0 / mean if mean > 0 else None,
                     }
-                    if "round_trip_ms" in timed:
-                        row["round_trip_p50_ms"] = _percentile(timed["round_trip_ms"], 50)
+                    if getattr(t, "round_trip_ms", None):
+                        row["round_trip_p50_ms"] = _percentile(t.round_trip_ms, 50)
                     results.append(row)
-            finally:
+        finally:
+            for rt in opened.values():
                 rt.close()
     return {
         "bench": "polyonnx bench",
         "bundle": bundle.name,
         "path": str(bundle.path),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
         "settings": {"runtimes": list(runtimes), "variants": variants, "batches": list(batches),
                      "seqs": list(seqs) if seqs else None, "runs": runs, "warmup": warmup, "threads": threads},
         "results": results,
