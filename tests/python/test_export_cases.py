@@ -221,3 +221,22 @@ def test_load_refuses_a_tampered_model_file(tmp_path):
     with pytest.raises(IntegrityError) as err:
         polyonnx.load(tmp_path / "b").model_path("fp32")
     assert "sha256" in str(err.value)
+
+
+def test_extended_optimization_is_verified_and_runs_in_node(tmp_path):
+    from polyonnx.examples import text_transformer
+
+    model = text_transformer()
+    bundle = polyonnx.export(model, None, tmp_path / "x", optimize="extended", quantize="none", progress=False)
+    fp32 = bundle.variants["fp32"]
+    assert fp32["optimization"] == "extended"
+    assert fp32.get("domains") == ["com.microsoft"]  # fused ops such as SkipLayerNormalization
+    assert {"node", "web"} <= set(fp32["runtimes"])
+    assert fp32["verification"][0]["passed"]
+    node = [c for c in bundle.manifest["parity"]["checks"] if c["runtime"] == "node"]
+    assert node and all(c["passed"] for c in node)
+    ids = np.random.default_rng(0).integers(0, 8000, (3, 21))
+    got = ort.InferenceSession(str(bundle.path / "model.onnx")).run(None, {"input_ids": ids})[0]
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(ids)).numpy()
+    np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-3)

@@ -142,8 +142,14 @@ def _check_decisions(report):
         assert all(min(c["speedup"].values()) <= best for c in report["candidates"] if c.get("accepted"))
 
 
-def test_auto_on_text_transformer_records_every_candidate_and_a_consistent_choice(example_bundles):
-    bundle = polyonnx.load(example_bundles / "text_transformer")
+@pytest.fixture(scope="module")
+def auto_text_transformer(tmp_path_factory):
+    return polyonnx.export("polyonnx.examples:text_transformer", None, tmp_path_factory.mktemp("auto") / "tt",
+                           progress=False)
+
+
+def test_auto_on_text_transformer_records_every_candidate_and_a_consistent_choice(auto_text_transformer):
+    bundle = auto_text_transformer
     report = bundle.manifest["quantization_report"]
     assert report["mode"] == "auto"
     assert {c["name"] for c in report["candidates"]} == {"dynamic-int8", "fp16"}
@@ -236,9 +242,9 @@ def test_static_int8_of_a_cnn_runs_in_onnxruntime_web(tmp_path):
     assert metrics(b, a)["cosine"] >= tolerance("int8", "wasm")["min_cosine"]
 
 
-def test_report_writes_a_table_and_a_self_contained_html_page(example_bundles, tmp_path, capsys):
+def test_report_writes_a_table_and_a_self_contained_html_page(auto_text_transformer, tmp_path, capsys):
     out = tmp_path / "r.html"
-    assert cli(["report", str(example_bundles / "text_transformer"), "-o", str(out)]) == 0
+    assert cli(["report", str(auto_text_transformer.path), "-o", str(out)]) == 0
     text = capsys.readouterr().out
     assert "dynamic-int8" in text and "fp16" in text and "=>" in text
     page = out.read_text()
