@@ -188,6 +188,7 @@ const OPS = {
   },
   async screenshot(msg) {
     const page = pageOf(msg);
+    if (msg.viewport) await page.setViewportSize(msg.viewport);
     const target = msg.selector ? page.locator(msg.selector) : page;
     await target.screenshot({ path: msg.path, ...(msg.selector ? {} : { fullPage: Boolean(msg.full_page) }) });
     return { path: msg.path };

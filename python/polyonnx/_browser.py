@@ -123,7 +123,8 @@ def _request(worker, op: str, *, timeout=None, **fields) -> dict:
         return worker.request(op, timeout=timeout, **fields)
     except WorkerRequestError as e:
         if e.stage.startswith("node "):
-            e.stage = STAGE + e.stage[len("node"):]
+            rest = e.stage[len("node "):]
+            e.stage = STAGE if rest == STAGE else f"{STAGE} {rest}"
             e.args = (e._render(),)
         raise
 
@@ -225,11 +226,14 @@ class Page:
         _request(self._worker, "draw", page=self.id, selector=selector,
                  strokes=[[list(map(float, p)) for p in s] for s in strokes], steps=steps, timeout=self.timeout)
 
-    def screenshot(self, path, selector: str | None = None, full_page: bool = False) -> Path:
+    def screenshot(self, path, selector: str | None = None, full_page: bool = False,
+                   viewport: tuple[int, int] | None = None) -> Path:
+        """A PNG of the page (or of ``selector``); ``viewport`` (width, height) resizes the page first."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         _request(self._worker, "screenshot", page=self.id, path=str(path.resolve()), selector=selector,
-                 full_page=full_page or None, timeout=self.timeout)
+                 full_page=full_page or None, timeout=self.timeout,
+                 viewport={"width": viewport[0], "height": viewport[1]} if viewport else None)
         return path
 
 
