@@ -1,4 +1,4 @@
-// Public types of polyonnx (Node.js). No runtime imports: every type is declared here.
+// Public types of polyonnx (Node.js and browsers: js/index.js and js/browser.mjs). No runtime imports: every type is declared here.
 
 /** ONNX Runtime JS tensor type strings, as polyonnx.json writes them. */
 export type Dtype =
@@ -122,6 +122,11 @@ export interface LoadOptions {
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'layout' | 'all';
   /** 0 verbose, 1 info, 2 warning (ONNX Runtime's default), 3 error, 4 fatal. */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Browser only: where onnxruntime-web's .wasm files are (a folder URL ending in '/', or { wasm, mjs }).
+   * Default: next to onnxruntime-web's own script. Read once per page, at the first load.
+   */
+  wasmPaths?: string | { readonly wasm?: string; readonly mjs?: string };
 }
 
 export interface RunOptions {
@@ -151,6 +156,10 @@ export interface ModelInfo {
   readonly loadMs: number;
   readonly runs: number;
   readonly disposed: boolean;
+  /** Browser only: onnxruntime-web's wasm threads for this page, and why that many. */
+  readonly threads?: { readonly count: number; readonly crossOriginIsolated: boolean; readonly hardwareConcurrency: number; readonly reason: string };
+  /** Browser only: the execution providers the session was created with. */
+  readonly executionProviders?: readonly string[];
 }
 
 export declare class Model {
