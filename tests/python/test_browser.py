@@ -92,12 +92,10 @@ def test_feed_and_integrity_errors_come_back_from_the_page_with_their_js_codes(b
     assert err.value.code == "E_INTEGRITY" and "sha256" in str(err.value)
 
 
-def test_verify_runs_the_browser_like_any_other_runtime(browser, example_bundles, monkeypatch):
+def test_verify_runs_the_browser_like_any_other_runtime(browser, example_bundles):
     from polyonnx import runtimes, verify
 
-    # Registered here until runtimes.RUNTIMES lists "browser" itself.
-    monkeypatch.setitem(runtimes.RUNTIMES, "browser", browser.BrowserRuntime)
-    monkeypatch.setitem(runtimes.MANIFEST_NAMES, "browser", "web")
+    assert runtimes.RUNTIMES["browser"] is browser.BrowserRuntime
     checks, _ = verify.run_parity(example_bundles / "digits_cnn", runtimes=["python", "browser"], variants=["fp32"])
     mine = [c for c in checks if c["runtime"] == "browser"]
     assert mine and all(c["passed"] for c in mine), mine

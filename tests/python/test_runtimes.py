@@ -59,8 +59,8 @@ def reaped(pid: int) -> bool:
 
 
 # --- the registry -----------------------------------------------------------------------------
-def test_registry_names_python_node_and_wasm():
-    assert set(runtimes.RUNTIMES) == {"python", "node", "wasm"}
+def test_registry_names_python_node_wasm_and_browser():
+    assert set(runtimes.RUNTIMES) == {"python", "node", "wasm", "browser"}
     assert set(runtimes.MANIFEST_NAMES) == set(runtimes.RUNTIMES)
 
 
