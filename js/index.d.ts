@@ -202,7 +202,8 @@ export declare const manifest: {
 /** Stable error codes (messages may be reworded; codes are not). */
 export type ErrorCode =
   | 'E_POLYONNX' | 'E_MANIFEST' | 'E_INTEGRITY' | 'E_COMPAT' | 'E_PROVIDER' | 'E_FEED' | 'E_SESSION'
-  | 'E_VARIANT' | 'E_OPTIONS' | 'E_DISPOSED';
+  | 'E_VARIANT' | 'E_OPTIONS' | 'E_DISPOSED'
+  | 'E_QUEUE_FULL' | 'E_TIMEOUT' | 'E_WORKER' | 'E_CLOSED';
 
 export declare class PolyonnxError extends Error {
   /** 'E_VARIANT' | 'E_OPTIONS' | 'E_DISPOSED' for plain PolyonnxErrors; each subclass has its own. */
@@ -229,3 +230,49 @@ export declare class SessionError extends PolyonnxError {}
 
 /** polyonnx's own version (package.json). */
 export declare const version: string;
+
+/** createPool options: load options (each worker loads with them) plus the pool's own. */
+export interface PoolOptions extends LoadOptions {
+  /** Worker threads, one session each. Default: workers x intraOpNumThreads fit os.availableParallelism() (one worker per core, 1 thread each). */
+  workers?: number;
+  /** Most rows merged into one run along the shared batch dim; 1 turns batching off. Default 8. */
+  maxBatch?: number;
+  /** How long the oldest waiting request may wait for its batch to fill, in ms. Default 2. */
+  maxDelayMs?: number;
+  /** Waiting requests beyond this are refused at once with code 'E_QUEUE_FULL'. Default 256. */
+  maxQueue?: number;
+  /** Per request (queue wait + run), in ms; 0 or Infinity: none. Rejects with code 'E_TIMEOUT'. Default 30000. */
+  timeoutMs?: number;
+}
+
+export interface PoolStats {
+  readonly workers: number; readonly intraOpNumThreads: number; readonly maxBatch: number; readonly batching: boolean;
+  readonly queued: number; readonly inFlight: number; readonly requests: number; readonly completed: number;
+  readonly failed: number; readonly timedOut: number; readonly rejectedQueueFull: number; readonly batches: number;
+  readonly batchedRows: number; readonly largestBatch: number; readonly meanBatchRows: number;
+  readonly workerRestarts: number;
+  /** Milliseconds workers spent running batches, in all. */
+  readonly runMs: number;
+}
+
+/** Sessions in worker_threads: run() has model.run's contract and leaves the calling thread free. */
+export declare class Pool {
+  private constructor();
+  readonly manifest: Manifest;
+  readonly variant: string;
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  /** The named dim requests are batched along (axis 0 of every input and output), or null: no batching. */
+  readonly batchDim: string | null;
+  /** Same feeds, options, results and feed errors as Model.run; requests are batched only with requests of equal non-batch dims. */
+  run(feeds: Feeds, options?: RunOptions): Promise<Results>;
+  stats(): PoolStats;
+  /** Refuses new runs (code 'E_CLOSED'), answers those already taken, ends the workers. */
+  close(): Promise<void>;
+}
+
+/** Start the workers and load the bundle in each; resolves once all have loaded. */
+export declare function createPool(path: string, options?: PoolOptions): Promise<Pool>;
+
+/** code 'E_QUEUE_FULL' | 'E_TIMEOUT' | 'E_WORKER' (the worker exited or threw; it is replaced) | 'E_CLOSED' */
+export declare class PoolError extends PolyonnxError {}

@@ -55,6 +55,8 @@ const manifest = Object.freeze({
   variantKind: manifestModule.variantKind,
 });
 
+const { createPool, PoolError } = require('./pool');
+
 module.exports = {
   load,
   run,
@@ -69,5 +71,7 @@ module.exports = {
   CompatibilityError: errors.CompatibilityError,
   FeedError: errors.FeedError,
   SessionError: errors.SessionError,
+  createPool,
+  PoolError,
   version: require('../package.json').version,
 };

@@ -16,6 +16,8 @@ export const {
   CompatibilityError,
   FeedError,
   SessionError,
+  createPool,
+  PoolError,
   version,
 } = polyonnx;
 export default polyonnx;

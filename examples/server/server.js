@@ -18,9 +18,8 @@
 
 const http = require('node:http');
 
-// In an application: const { createPool, toNested } = require('polyonnx');
-const { createPool } = require('../../js/pool');
-const { toNested } = require('../../js/index.js');
+// Inside this repository `polyonnx` resolves to the package itself (package.json "exports").
+const { createPool, toNested } = require('polyonnx');
 
 const HOST = '127.0.0.1';
 

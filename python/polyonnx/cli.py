@@ -22,6 +22,7 @@ COMMANDS = {
                    "install the JS dependencies (onnxruntime-node/-web) the node and wasm runtimes need"),
     "demo": ("polyonnx._cmd_demo", "serve a bundle's demo page on 127.0.0.1 (runs in the browser with onnxruntime-web)"),
     "view": ("polyonnx._cmd_view", "show a variant's graph in Netron, served on 127.0.0.1"),
+    "bench": ("polyonnx._cmd_bench", "latency and throughput per runtime x variant x batch size"),
     "report": ("polyonnx._cmd_report", "quantization figures of a bundle: a table and a self-contained HTML plot"),
 }
 

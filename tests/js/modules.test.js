@@ -9,7 +9,7 @@ const { execFileSync } = require('node:child_process');
 const { ROOT, fixture } = require('./_helpers');
 
 const PUBLIC = ['CompatibilityError', 'FeedError', 'IntegrityError', 'ManifestError', 'Model', 'PolyonnxError',
-  'SessionError', 'float16FromNumbers', 'float16ToFloat32', 'load', 'manifest', 'run', 'toNested', 'version'];
+  'PoolError', 'SessionError', 'createPool', 'float16FromNumbers', 'float16ToFloat32', 'load', 'manifest', 'run', 'toNested', 'version'];
 
 function node(args, input) {
   return execFileSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', input });

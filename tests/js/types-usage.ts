@@ -1,7 +1,8 @@
 // Compiled by `tsc -p js/tsconfig.json` (tests/js/typecheck.test.js): the README's usage must type-check.
 import {
   load, run, toNested, float16FromNumbers, float16ToFloat32, manifest, FeedError, PolyonnxError,
-  type Feeds, type LoadOptions, type Results, type TensorSpec,
+  createPool, PoolError,
+  type Feeds, type LoadOptions, type Results, type TensorSpec, type Pool, type PoolStats, type ErrorCode,
 } from 'polyonnx';
 
 declare function report(value: unknown): void;
@@ -37,3 +38,14 @@ async function main(): Promise<void> {
 }
 
 void main;
+
+// The pool has model.run's contract.
+async function serve(): Promise<void> {
+  const pool: Pool = await createPool('bundles/text_transformer', { maxBatch: 8, maxDelayMs: 2, timeoutMs: 1000 });
+  const out: Results = await pool.run({ input_ids: [[1, 2, 3]] }, { outputs: ['logits'] });
+  const stats: PoolStats = pool.stats();
+  void out; void stats.meanBatchRows; void pool.batchDim;
+  try { await pool.run({}); } catch (e) { if (e instanceof PoolError) { const c: ErrorCode = e.code; void c; } }
+  await pool.close();
+}
+void serve;
