@@ -146,27 +146,7 @@ class Model {
   }
 
   _fetches(runOptions) {
-    if (runOptions === undefined || runOptions === null) runOptions = {};
-    if (typeof runOptions !== 'object' || Array.isArray(runOptions)) {
-      throw optionsError('run', 'run options must be an object', "pass e.g. { outputs: ['logits'] }");
-    }
-    for (const key of Object.keys(runOptions)) {
-      if (key !== 'outputs') throw optionsError('run', `unknown run option '${key}'`, "the only run option is 'outputs'");
-    }
-    const all = this.outputs.map((o) => o.name);
-    if (runOptions.outputs === undefined) return all;
-    const asked = runOptions.outputs;
-    if (!Array.isArray(asked) || !asked.length || !asked.every((n) => typeof n === 'string')) {
-      throw optionsError('run', `option outputs is ${JSON.stringify(asked)}`,
-        `pass a non-empty array of output names from ${all.map((n) => `'${n}'`).join(', ')}`);
-    }
-    const unknown = asked.filter((n) => !all.includes(n));
-    if (unknown.length) {
-      throw optionsError('run',
-        `${this._what} has no output${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')} `
-        + `(its outputs are ${all.map((n) => `'${n}'`).join(', ')})`, 'ask for outputs listed in model.outputs');
-    }
-    return [...new Set(asked)];
+    return checkRunOptions(runOptions, this.outputs.map((o) => o.name), this._what);
   }
 
   /**
@@ -200,4 +180,31 @@ class Model {
   }
 }
 
-export { Model, openModel, checkLoadOptions };
+/**
+ * The output names a run fetches, from its options (`{ outputs: [...] }`); one check shared by
+ * model.run and pool.run so both refuse the same mistakes with the same words.
+ */
+function checkRunOptions(runOptions, all, what) {
+  if (runOptions === undefined || runOptions === null) runOptions = {};
+  if (typeof runOptions !== 'object' || Array.isArray(runOptions)) {
+    throw optionsError('run', 'run options must be an object', "pass e.g. { outputs: ['logits'] }");
+  }
+  for (const key of Object.keys(runOptions)) {
+    if (key !== 'outputs') throw optionsError('run', `unknown run option '${key}'`, "the only run option is 'outputs'");
+  }
+  if (runOptions.outputs === undefined) return all;
+  const asked = runOptions.outputs;
+  if (!Array.isArray(asked) || !asked.length || !asked.every((n) => typeof n === 'string')) {
+    throw optionsError('run', `option outputs is ${JSON.stringify(asked)}`,
+      `pass a non-empty array of output names from ${all.map((n) => `'${n}'`).join(', ')}`);
+  }
+  const unknown = asked.filter((n) => !all.includes(n));
+  if (unknown.length) {
+    throw optionsError('run',
+      `${what} has no output${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')} `
+      + `(its outputs are ${all.map((n) => `'${n}'`).join(', ')})`, 'ask for outputs listed in model.outputs');
+  }
+  return [...new Set(asked)];
+}
+
+export { Model, openModel, checkLoadOptions, checkRunOptions };

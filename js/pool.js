@@ -17,7 +17,7 @@ const { Worker } = require('node:worker_threads');
 const errors = require('./errors');
 const { PolyonnxError, CODES } = errors;
 const { prepareFeeds } = require('./feeds');
-const { checkLoadOptions } = require('./model');
+const { checkLoadOptions, checkRunOptions } = require('./model');
 const { readBundle } = require('./bundle');
 
 /** Errors of the pool itself; `code` says which (E_QUEUE_FULL, E_TIMEOUT, E_WORKER, E_CLOSED). */
@@ -424,30 +424,10 @@ class Pool {
     this._schedule();
   }
 
-  /** The same checks as model.run's `outputs` option (js/model.js), with the same messages. */
+  /** model.run's own `outputs` check (js/model.mjs), so both refuse the same mistakes alike. */
   _fetches(runOptions) {
-    if (runOptions === undefined || runOptions === null) runOptions = {};
-    if (typeof runOptions !== 'object' || Array.isArray(runOptions)) {
-      throw optionsError('run', 'run options must be an object', "pass e.g. { outputs: ['logits'] }");
-    }
-    for (const key of Object.keys(runOptions)) {
-      if (key !== 'outputs') throw optionsError('run', `unknown run option '${key}'`, "the only run option is 'outputs'");
-    }
-    const all = this.outputs.map((o) => o.name);
-    if (runOptions.outputs === undefined) return all;
-    const asked = runOptions.outputs;
-    if (!Array.isArray(asked) || !asked.length || !asked.every((n) => typeof n === 'string')) {
-      throw optionsError('run', `option outputs is ${JSON.stringify(asked)}`,
-        `pass a non-empty array of output names from ${all.map((n) => `'${n}'`).join(', ')}`);
-    }
-    const unknown = asked.filter((n) => !all.includes(n));
-    if (unknown.length) {
-      throw optionsError('run',
-        `${this._what} has no output${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')} `
-        + `(its outputs are ${all.map((n) => `'${n}'`).join(', ')})`, 'ask for outputs listed in model.outputs');
-    }
     // Sorted so that equal sets share a batch key; results are keyed by name, so order is free.
-    return [...new Set(asked)].sort();
+    return [...checkRunOptions(runOptions, this.outputs.map((o) => o.name), this._what)].sort();
   }
 
   /** Counters since the pool started, and the current queue. */
