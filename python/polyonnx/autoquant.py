@@ -29,8 +29,9 @@ from .feeds import make_feeds
 METHODS = ("MinMax", "Entropy", "Percentile")
 DEFAULT_MAX_DROP = 0.01  # one accuracy point
 EVAL_SAMPLES = 512
-# Medians of interleaved runs, at least this many per variant and runtime.
-LATENCY_RUNS = 15
+# Medians of runs in alternating blocks, at least this many recorded per variant and runtime.
+LATENCY_RUNS = 30
+BLOCK, BLOCK_WARMUP = 20, 3
 LATENCY_BUDGET_S = 1.5
 
 
@@ -250,7 +251,10 @@ def _time_runtime(runtime: str, job, variants: dict[str, Path], feeds: dict, thr
     if runtime == "python":
         from . import _ort
 
-        sessions = {v: _ort.session(p, threads=threads, stage="quantize (latency)") for v, p in variants.items()}
+        # Level ALL, the default users get: fp32 at BASIC lacks the attention/GELU fusions and ran
+        # 2x slower than at ALL on text_transformer, which would flatter every candidate.
+        sessions = {v: _ort.session(p, threads=threads, level="all", stage="quantize (latency)")
+                    for v, p in variants.items()}
 
         def runner(v):
             sessions[v].run(None, feeds)
@@ -262,16 +266,18 @@ def _time_runtime(runtime: str, job, variants: dict[str, Path], feeds: dict, thr
                 runner(v)
         times = {v: [] for v in variants}
         deadline = time.perf_counter() + LATENCY_BUDGET_S * len(variants)
-        # Blocks of runs per variant, alternated: strict run-by-run alternation between sessions
-        # makes each session's spinning intra-op threads compete with the next one's on 2 cores.
+        # Blocks of 20 runs per variant, alternated; the first 3 of a block are not recorded: they
+        # share the cores with the previous variant's still-spinning intra-op threads (strict
+        # run-by-run alternation measured text_transformer fp32 12.8 ms against 9.1 ms this way).
         while min(len(ts) for ts in times.values()) < LATENCY_RUNS or (
                 time.perf_counter() < deadline and min(len(ts) for ts in times.values()) < 200):
             for v in variants:
-                for _ in range(5):
+                for k in range(BLOCK):
                     t0 = time.perf_counter()
                     got = runner(v)
                     dt = (time.perf_counter() - t0) * 1000.0
-                    times[v].append(got if isinstance(got, float) else dt)
+                    if k >= BLOCK_WARMUP:
+                        times[v].append(got if isinstance(got, float) else dt)
         return {v: statistics.median(ts) for v, ts in times.items()}
     finally:
         if runtime != "python":
