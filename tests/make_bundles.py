@@ -17,10 +17,19 @@ ROOT = Path(__file__).resolve().parents[1]
 QUANTIZE = {"digits_cnn": "static", "text_transformer": "dynamic"}
 
 
+# What decides a bundle's bytes and manifest: the exporter's modules, the examples, the contract.
+# (Editing the CLI, the runtimes or the benches does not re-export the examples.)
+EXPORT_SOURCES = ("pipeline.py", "_export.py", "_graph.py", "_ort.py", "_quantize.py", "autoquant.py", "_spec.py",
+                  "feeds.py", "compare.py", "manifest.py", "bundle.py", "verify.py", "_version.py")
+
+
 def source_digest() -> str:
+    pkg = ROOT / "python" / "polyonnx"
+    files = [pkg / name for name in EXPORT_SOURCES] + sorted((pkg / "examples").glob("*.py"))
+    files += [ROOT / "shared-schemas" / n for n in ("manifest.schema.json", "runtimes.json", "tolerances.json")]
     h = hashlib.sha256()
-    for p in sorted((ROOT / "python" / "polyonnx").rglob("*.py")) + [ROOT / "shared-schemas" / "manifest.schema.json"]:
-        h.update(p.read_bytes())
+    for p in files:
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
     return h.hexdigest()[:16]
 
 
