@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._node import JsPackage
+from ._node import JsPackage, WorkerSession
 from .errors import PolyonnxError
 
 STAGE = "browser"
@@ -129,7 +129,7 @@ def _request(worker, op: str, *, timeout=None, **fields) -> dict:
         raise
 
 
-class BrowserRuntime:
+class BrowserRuntime(WorkerSession):
     """One variant loaded in a Chromium page. ``threads``: 1 (default) or more (the runner page is
     cross-origin isolated, so onnxruntime-web can use them). ``last_ms``: the last run's time
     inside the page (``performance.now()`` around ``model.run``)."""
@@ -153,50 +153,22 @@ class BrowserRuntime:
         }
         self.variant = variant or self.bundle.default_variant
         self.info: dict = {}
-        self.last_ms: float | None = None
-        self._session = None
-        self._generation = None
-        self._closed = False
-        self._load()
+        self.last_times_ms: list[float] = []
+        self._load()  # a driver restart loses every page: WorkerSession.run loads again
 
-    def _load(self) -> None:
-        result = _request(self._worker, "load", timeout=self.timeout, **self._load_fields)
-        self._session = result["session"]
-        self._generation = self._worker.generation
-        self.variant = result["variant"]
+    def _request(self, op: str, **fields) -> dict:
+        return _request(self._worker, op, timeout=self.timeout, **fields)
+
+    def _loaded(self, result: dict) -> None:
         self.info = result.get("info") or {}
 
     def run(self, feeds: dict, outputs: list[str] | None = None, *, repeat: int = 1) -> dict[str, np.ndarray]:
         """Run in the page; ``repeat`` > 1 runs that many times (timings in ``last_times_ms``)."""
         from . import wire
 
-        if self._closed:
-            raise PolyonnxError("browser run", f"the runtime for '{self.bundle.name}' was closed", "open a new runtime")
-        if self._generation != self._worker.generation or not self._worker.alive:
-            self._load()  # a driver restart loses every page and session
-        result = _request(self._worker, "run", timeout=self.timeout, session=self._session,
-                          feeds=wire.encode_tensors({k: np.asarray(v) for k, v in feeds.items()}),
-                          outputs=list(outputs) if outputs else None, repeat=int(repeat) if repeat > 1 else None)
-        self.last_ms = result.get("ms")
+        result = self._run(feeds, outputs, repeat=int(repeat) if repeat > 1 else None)
         self.last_times_ms = list(result.get("times_ms") or [])
         return wire.decode_tensors(result["outputs"])
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._session is not None and self._generation == self._worker.generation and self._worker.alive:
-            try:
-                _request(self._worker, "close", session=self._session, timeout=self.timeout)
-            except PolyonnxError:
-                pass  # best effort: the session dies with the page anyway
-        self._session = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self) -> str:
         return f"<polyonnx browser runtime: {self.bundle.name!r} variant {self.variant!r}, {self.threads} thread(s)>"

@@ -577,6 +577,80 @@ def shared_worker(backends=("node",), **options) -> NodeWorker:
         return worker
 
 
+class WorkerSession:
+    """One session held by a worker process that speaks the wire protocol (shared-schemas/WIRE.md):
+    the Node worker (``runtimes.NodeRuntime``) or the browser driver (``_browser.BrowserRuntime``).
+
+    A restarted worker (crash, timeout, kill) has lost every session, so ``run`` loads this one
+    again first. Subclasses set ``name``, ``bundle``, ``timeout``, ``_worker``, ``_load_fields``
+    and call ``_load()``; they may override ``_request`` (how errors are named) and ``_loaded``.
+    """
+
+    name = "?"
+    _session = None
+    _generation = None
+    _closed = False
+    last_ms: float | None = None
+
+    def _request(self, op: str, **fields) -> dict:
+        return self._worker.request(op, timeout=self.timeout, **fields)
+
+    def _load(self) -> None:
+        result = self._request("load", **self._load_fields)
+        self._session = result["session"]
+        self._generation = self._worker.generation
+        self.variant = result["variant"]
+        self._loaded(result)
+
+    def _loaded(self, result: dict) -> None:
+        pass
+
+    @property
+    def worker(self) -> NodeWorker:
+        return self._worker
+
+    def _run(self, feeds: dict, outputs, **extra) -> dict:
+        """The worker's whole answer to a run request (outputs still encoded)."""
+        import numpy as np
+
+        from . import wire
+
+        if self._closed:
+            raise PolyonnxError(f"{self.name} run", f"the runtime for '{self.bundle.name}' was closed",
+                                "open a new runtime")
+        if self._generation != self._worker.generation or not self._worker.alive:
+            self._load()
+        result = self._request("run", session=self._session, outputs=list(outputs) if outputs else None,
+                               feeds=wire.encode_tensors({k: np.asarray(v) for k, v in feeds.items()}), **extra)
+        # Timed where the model runs (around model.run): no pipe or msgpack round trip in it.
+        self.last_ms = result.get("ms")
+        return result
+
+    def run(self, feeds: dict, outputs: list[str] | None = None) -> dict:
+        """{output name: numpy array}"""
+        from . import wire
+
+        return wire.decode_tensors(self._run(feeds, outputs)["outputs"])
+
+    def close(self) -> None:
+        """Release the session (the shared worker itself stays for other runtimes)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._session is not None and self._generation == self._worker.generation and self._worker.alive:
+            try:
+                self._request("close", session=self._session)
+            except PolyonnxError:
+                pass  # best effort: the session dies with its worker anyway
+        self._session = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def info() -> dict:
     """What Node and JS package the worker would use (for `polyonnx verify` and bug reports)."""
     node = find_node()

@@ -17,6 +17,7 @@ import functools
 import numpy as np
 
 from . import _browser
+from ._node import WorkerSession
 from .bundle import Bundle
 from .errors import PolyonnxError
 
@@ -83,10 +84,11 @@ class PythonRuntime(_Runtime):
         self._session = None
 
 
-class NodeRuntime(_Runtime):
+class NodeRuntime(WorkerSession, _Runtime):
     """A session in the shared Node worker: ``backend='node'`` (onnxruntime-node) or ``'wasm'``
     (onnxruntime-web's wasm backend in Node). Loading goes through the JS package's own manifest,
-    compatibility, integrity and feed checks; their errors come back with their JS codes."""
+    compatibility, integrity and feed checks; their errors come back with their JS codes.
+    ``last_ms``: the last run's time inside Node, around ``model.run``."""
 
     def __init__(self, bundle, variant: str | None = None, *, backend: str = "node", threads: int | None = None,
                  timeout: float | None = None, worker=None, session_options: dict | None = None):
@@ -103,47 +105,8 @@ class NodeRuntime(_Runtime):
             "bundle": str(self.bundle.path.resolve()), "variant": variant, "backend": backend,
             "options": options or None, "wasm_threads": int(threads) if threads and backend == "wasm" else None,
         }
-        self._session = None
-        self._generation = None
         self.variant = variant or self.bundle.default_variant
-        self._closed = False
         self._load()
-
-    def _load(self) -> None:
-        result = self._worker.request("load", timeout=self.timeout, **self._load_fields)
-        self._session = result["session"]
-        self._generation = self._worker.generation
-        self.variant = result["variant"]
-
-    @property
-    def worker(self):
-        return self._worker
-
-    def run(self, feeds: dict, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
-        from . import wire
-
-        if self._closed:
-            raise PolyonnxError(f"{self.name} run", f"the runtime for '{self.bundle.name}' was closed", "open a new runtime")
-        # A worker restart (crash, timeout, kill) loses every session: load this one again.
-        if self._generation != self._worker.generation or not self._worker.alive:
-            self._load()
-        result = self._worker.request("run", timeout=self.timeout, session=self._session,
-                                      feeds=wire.encode_tensors(feeds), outputs=list(outputs) if outputs else None)
-        # The worker times model.run itself: latency without the pipe and msgpack round trip.
-        self.last_ms = result.get("ms")
-        return wire.decode_tensors(result["outputs"])
-
-    def close(self) -> None:
-        """Release the session in the worker (the shared worker itself stays for other runtimes)."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._session is not None and self._generation == self._worker.generation and self._worker.alive:
-            try:
-                self._worker.request("close", session=self._session, timeout=self.timeout)
-            except PolyonnxError:
-                pass  # closing is best effort: the session dies with the worker anyway
-        self._session = None
 
 
 RUNTIMES = {
