@@ -171,7 +171,24 @@ async function rejectsWith(assert, promise, cls, code, parts = []) {
   });
 }
 
+const MAKE_EXAMPLES = '.venv/bin/python tests/make_bundles.py build/test-bundles';
+
+/** The folder of exported example bundles: POLYONNX_EXAMPLE_BUNDLES, or build/test-bundles. */
+function exampleBundlesDir() {
+  return path.resolve(process.env.POLYONNX_EXAMPLE_BUNDLES || path.join(ROOT, 'build', 'test-bundles'));
+}
+
+/** An example bundle's folder; throws (the test fails, never skips) when it was not exported. */
+function exampleBundle(name) {
+  const bundle = path.join(exampleBundlesDir(), name);
+  if (!fs.existsSync(path.join(bundle, 'polyonnx.json'))) {
+    throw new Error(`example bundle ${bundle} is missing: create it with\n  ${MAKE_EXAMPLES}\n`
+      + '(or point POLYONNX_EXAMPLE_BUNDLES at a folder that script wrote)');
+  }
+  return bundle;
+}
+
 module.exports = {
-  ROOT, MAKE, FIXTURE_BUNDLES, fixturesDir, fixture, decodeTensor, readVectors, tolerance, compareOutput,
+  ROOT, MAKE, FIXTURE_BUNDLES, exampleBundlesDir, exampleBundle, fixturesDir, fixture, decodeTensor, readVectors, tolerance, compareOutput,
   scratchBundle, editManifest, node24Path, rejectsWith,
 };

@@ -1,6 +1,6 @@
 'use strict';
 // The example bundles python/polyonnx exports (digits_cnn, text_transformer, gru_tagger), when
-// the test runner points POLYONNX_EXAMPLE_BUNDLES at them (scripts/test.sh does): every variant
+// exported into POLYONNX_EXAMPLE_BUNDLES or build/test-bundles (scripts/test.sh does it): every variant
 // that lists 'node' loads and matches ONNX Runtime Python's outputs in <name>.vectors.json.
 
 const test = require('node:test');
@@ -9,18 +9,15 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const { load, manifest: manifestApi } = require('../../js/index.js');
-const { readVectors, tolerance, compareOutput } = require('./_helpers');
+const { readVectors, tolerance, compareOutput, exampleBundlesDir } = require('./_helpers');
 
-const ROOT_DIR = process.env.POLYONNX_EXAMPLE_BUNDLES;
-
-if (!ROOT_DIR) {
-  test('example bundles', { skip: 'POLYONNX_EXAMPLE_BUNDLES is not set (bash scripts/test.sh sets it after exporting the examples)' }, () => {});
-} else {
-  const dir = path.resolve(ROOT_DIR);
+// Never skipped: scripts/test.sh exports them first, and a missing folder fails with the command.
+{
+  const dir = exampleBundlesDir();
   const names = fs.existsSync(dir)
     ? fs.readdirSync(dir).filter((n) => fs.existsSync(path.join(dir, n, 'polyonnx.json'))).sort() : [];
 
-  test(`POLYONNX_EXAMPLE_BUNDLES (${dir}) holds bundles`, () => {
+  test(`the example bundles (${dir}) are there`, () => {
     assert.ok(names.length > 0, `no <name>/polyonnx.json under ${dir}: run .venv/bin/python tests/make_bundles.py ${dir}`);
   });
 

@@ -11,21 +11,10 @@ const { spawnSync } = require('node:child_process');
 
 const { load } = require('../../js/index.js');
 const { createPool, Pool, PoolError, threadPlan } = require('../../js/pool');
-const { tolerance, compareOutput } = require('./_helpers');
+const { tolerance, compareOutput, exampleBundle } = require('./_helpers');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const MAKE = '.venv/bin/python tests/make_bundles.py build/test-bundles';
 
-/** An example bundle's folder; throws (the test fails, never skips) when it was not built. */
-function exampleBundle(name) {
-  const dir = path.resolve(process.env.POLYONNX_EXAMPLE_BUNDLES || path.join(ROOT, 'build', 'test-bundles'));
-  const bundle = path.join(dir, name);
-  if (!fs.existsSync(path.join(bundle, 'polyonnx.json'))) {
-    throw new Error(`example bundle ${bundle} is missing: create it with\n  ${MAKE}\n`
-      + '(or point POLYONNX_EXAMPLE_BUNDLES at a folder that script wrote)');
-  }
-  return bundle;
-}
 
 // Deterministic token ids inside the vocabulary [0, vocab).
 function tokens(rows, len, seed, vocab) {

@@ -7,15 +7,14 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..', '..');
-const BUNDLES = process.env.POLYONNX_EXAMPLE_BUNDLES || path.join(ROOT, 'build', 'test-bundles');
+const { exampleBundle } = require('./_helpers');
 
 test('the README Node.js snippet runs and prints what it says', async () => {
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   const section = readme.slice(readme.indexOf('## Node.js'));
   const match = section.match(/```js\n([\s\S]*?)```/);
   assert.ok(match, 'README has a ```js block under "## Node.js"');
-  assert.ok(fs.existsSync(path.join(BUNDLES, 'text_transformer', 'polyonnx.json')),
-    `no example bundles in ${BUNDLES}: run .venv/bin/python tests/make_bundles.py build/test-bundles`);
+  const BUNDLES = path.dirname(exampleBundle('text_transformer'));
   const code = match[1].replaceAll("'bundles/", `'${BUNDLES.replaceAll('\\', '/')}/`);
   const printed = [];
   const fakeConsole = { log: (...args) => printed.push(args) };

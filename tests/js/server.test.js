@@ -10,20 +10,11 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 
 const { load, toNested } = require('../../js/index.js');
+const { exampleBundle } = require('./_helpers');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SERVER = path.join(ROOT, 'examples', 'server', 'server.js');
-const MAKE = '.venv/bin/python tests/make_bundles.py build/test-bundles';
 
-function exampleBundle(name) {
-  const dir = path.resolve(process.env.POLYONNX_EXAMPLE_BUNDLES || path.join(ROOT, 'build', 'test-bundles'));
-  const bundle = path.join(dir, name);
-  if (!fs.existsSync(path.join(bundle, 'polyonnx.json'))) {
-    throw new Error(`example bundle ${bundle} is missing: create it with\n  ${MAKE}\n`
-      + '(or point POLYONNX_EXAMPLE_BUNDLES at a folder that script wrote)');
-  }
-  return bundle;
-}
 
 /** Spawn the server with --port 0; resolves to { url, child, stopped } once it listens. */
 function startServer(args) {

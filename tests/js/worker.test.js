@@ -10,6 +10,7 @@ const fs = require('node:fs');
 const { spawn } = require('node:child_process');
 
 const wire = require('../../js/wire');
+const { exampleBundle } = require('./_helpers');
 
 const WORKER = path.join(__dirname, '..', '..', 'js', 'worker.js');
 const tensorCases = require('../../shared-schemas/vectors/tensors.json').cases;
@@ -124,12 +125,12 @@ test('text in the request stream ends the worker with a clear message', async ()
   assert.equal((await w.exited).code, 3);
 });
 
-// A real bundle when the suite runner exported the examples (scripts/test.sh sets this).
-const examples = process.env.POLYONNX_EXAMPLE_BUNDLES;
-test('worker loads and runs an exported example in node and wasm', { skip: !examples || !fs.existsSync(path.join(examples || '', 'digits_cnn')) }, async () => {
+// A real exported bundle (scripts/test.sh exports the examples first).
+test('worker loads and runs an exported example in node and wasm', async () => {
+  const digits = exampleBundle('digits_cnn');
   const w = startWorker();
   for (const backend of ['node', 'wasm']) {
-    const loaded = await w.request('load', { bundle: path.join(examples, 'digits_cnn'), variant: 'fp32', backend });
+    const loaded = await w.request('load', { bundle: digits, variant: 'fp32', backend });
     assert.equal(loaded.ok, true, JSON.stringify(loaded.error));
     const input = loaded.result.inputs[0];
     const dims = input.shape.map((d) => (typeof d === 'string' ? 2 : d));
