@@ -80,7 +80,12 @@ def test_node_fp32_of_an_example_matches_python_within_the_node_tolerance(exampl
     (check,) = verify_bundle(example_bundles / "text_transformer", runtimes=["node"], variants=["fp32"])
     tol = compare.tolerance("fp32", "node")
     assert check["tolerance"] == {k: v for k, v in tol.items() if v is not None}
-    assert check["outputs"]["logits"]["max_abs"] <= tol["atol"] + tol["rtol"] * 100
+    # The bound uses the largest reference value, recomputed here from the same generated feeds.
+    with polyonnx.runtime("python", example_bundles / "text_transformer", variant="fp32") as py:
+        scale = max(float(np.abs(py.run(feeds)["logits"]).max())
+                    for _, feeds in plan_feeds(polyonnx.load(example_bundles / "text_transformer")))
+    assert check["passed"] and check["outputs"]["logits"]["passed"]
+    assert check["outputs"]["logits"]["max_abs"] <= tol["atol"] + tol["rtol"] * scale
     # Every dynamic dim ran at 3+ sizes: an axis fixed by the exporter would have failed here.
     for dim in ("batch", "seq"):
         assert len({s[dim] for s in check["sizes"]}) >= 3
