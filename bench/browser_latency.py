@@ -18,7 +18,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 
 import polyonnx
 from polyonnx.feeds import make_feeds

@@ -27,9 +27,9 @@ from ._progress import Steps, silent
 from ._spec import ExportSpec, InputSpec, check_example_size, from_declared, parse_input
 from ._version import __version__
 from .bundle import Bundle, sha256_file, staging_folder
-from .compare import accumulate, compare_outputs, metrics, passes, tolerance
+from .compare import accumulate, compare_outputs, tolerance
 from .errors import PolyonnxError, VerificationError
-from .feeds import make_feeds, shape_at, size_plan
+from .feeds import make_feeds, size_plan
 
 OPTIMIZE_CHOICES = ("none", "basic", "extended")
 QUANTIZE_CHOICES = ("auto", "none", "dynamic", "static", "fp16")
@@ -191,7 +191,7 @@ class _Job:
                         f"{tx.condense(e, 300)}",
                         "check the --input shapes and static dims against what forward() expects"
                         if f is feeds else
-                        f"the model does not accept these sizes: declare that dim static, or fix forward()",
+                        "the model does not accept these sizes: declare that dim static, or fix forward()",
                     ) from e
             n_out = len(self.references[0])
             if spec.output_names is None:
@@ -418,7 +418,7 @@ class _Job:
 
     # -- stage 2: optimize + fp32 variant ---------------------------------------------------------
     def write_fp32(self, stage: Path) -> None:
-        from . import _graph, _ort
+        from . import _ort
 
         with self.steps.step(f"optimize ({self.optimize}) and verify the fp32 variant") as st:
             target = stage / FP32_FILE

@@ -6,7 +6,6 @@ code 2 on the command line, and leave nothing behind.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 
 import polyonnx
 from polyonnx.cli import main as cli
-from polyonnx.errors import PolyonnxError, VerificationError
+from polyonnx.errors import VerificationError
 
 HERE = Path(__file__).resolve().parent
 MODELS = HERE / "_models.py"
