@@ -14,7 +14,7 @@ from typing import Any
 from .errors import ManifestError
 
 MANIFEST_NAME = "polyonnx.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA_DIR = Path(__file__).resolve().parent / "shared-schemas"
 
 

@@ -91,7 +91,7 @@ test('a missing bundle, a folder without polyonnx.json and broken JSON are Manif
   await rejectsWith(assert, load('/nonexistent/bundle'), ManifestError, 'E_MANIFEST', ["'/nonexistent/bundle' does not exist"]);
   const dir = scratchBundle('mlp');
   const m = path.join(dir, 'polyonnx.json');
-  fs.writeFileSync(m, '{"schema_version": 1,');
+  fs.writeFileSync(m, '{"schema_version": 2,');
   await rejectsWith(assert, load(dir), ManifestError, 'E_MANIFEST', ['not valid JSON']);
   fs.unlinkSync(m);
   await rejectsWith(assert, load(dir), ManifestError, 'E_MANIFEST', ['no polyonnx.json']);

@@ -40,7 +40,7 @@ def _variant_entry(folder: Path, file: str, quantization: dict) -> dict:
 def write_manifest(folder: Path, name: str, inputs: list, outputs: list, dims: dict, variants: dict) -> Path:
     """variants: name -> (file, quantization dict); files must already be in ``folder``."""
     m = {
-        "schema_version": 1, "name": name,
+        "schema_version": 2, "name": name,
         "producer": {"polyonnx": "test", "onnx": "test", "onnxruntime": "test", "torch": None},
         "opset": OPSET, "ir_version": IR_VERSION, "inputs": inputs, "outputs": outputs, "dims": dims,
         "variants": {v: _variant_entry(folder, f, q) for v, (f, q) in variants.items()},
