@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,32 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _read_manifest_bytes(mpath: Path, folder: Path) -> bytes:
+    """polyonnx.json's bytes: a regular file of at most MAX_MANIFEST_BYTES, checked before reading.
+
+    O_NONBLOCK so that a FIFO in its place is refused instead of blocking the open (issue #11).
+    """
+    missing = ManifestError("load", f"no {_manifest.MANIFEST_NAME} in '{folder}'",
+                            "pass the folder that `polyonnx export -o DIR` wrote, or export one first")
+    try:
+        fd = os.open(mpath, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise missing from None
+    except OSError as e:
+        raise ManifestError("load", f"cannot open '{mpath}' ({e.strerror or e})",
+                            "check the file's permissions, or re-export the bundle") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            if stat.S_ISDIR(st.st_mode):
+                raise missing
+            raise ManifestError("load", f"'{mpath}' is not a regular file", "re-export the bundle")
+        if st.st_size > _manifest.MAX_MANIFEST_BYTES:
+            raise ManifestError("load", f"'{mpath}' is {st.st_size} bytes, more than a manifest can be "
+                                f"({_manifest.MAX_MANIFEST_BYTES} bytes)", "re-export the bundle")
+        return f.read(_manifest.MAX_MANIFEST_BYTES + 1)
 
 
 class Bundle:
@@ -45,12 +72,7 @@ class Bundle:
                 "load", f"'{path}' is neither a bundle folder nor a polyonnx.json",
                 "pass the folder that `polyonnx export -o DIR` wrote",
             )
-        if not mpath.is_file():
-            raise ManifestError(
-                "load", f"no {_manifest.MANIFEST_NAME} in '{p}'",
-                "pass the folder that `polyonnx export -o DIR` wrote, or export one first",
-            )
-        data = _manifest.from_json(mpath.read_text(encoding="utf-8"), where=str(mpath))
+        data = _manifest.from_json(_read_manifest_bytes(mpath, p), where=str(mpath))
         return cls(p, data)
 
     # -- what the manifest says -------------------------------------------------------------

@@ -7,6 +7,7 @@ The schema in shared-schemas/manifest.schema.json is the contract with the JavaS
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,12 @@ def _validator():
 def problems(manifest: Any) -> list[str]:
     """Every reason ``manifest`` is invalid, as 'path: message' strings; empty when it is valid."""
     found = []
-    for err in sorted(_validator().iter_errors(manifest), key=lambda e: list(map(str, e.absolute_path))):
+    try:
+        errors = sorted(_validator().iter_errors(manifest), key=lambda e: list(map(str, e.absolute_path)))
+        found += _non_finite(manifest)
+    except RecursionError:
+        return ["(top): nested too deeply to be a manifest"]
+    for err in errors:
         where = "/".join(str(p) for p in err.absolute_path) or "(top)"
         found.append(f"{where}: {err.message}")
     if found or not isinstance(manifest, dict):
@@ -72,6 +78,19 @@ def problems(manifest: Any) -> list[str]:
     return found
 
 
+def _non_finite(value, where: str = "") -> list[str]:
+    """NaN and infinities, which JSON cannot hold and JS's validator refuses: refused here too."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{where or '(top)'}: {value} is not a finite number"]
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return []
+    return [p for k, v in items for p in _non_finite(v, f"{where}/{k}" if where else str(k))]
+
+
 def validate(manifest: Any, *, where: str = MANIFEST_NAME, stage: str = "load") -> dict:
     """Raise ManifestError listing every problem, or return ``manifest`` unchanged."""
     found = problems(manifest)
@@ -90,12 +109,53 @@ def to_json(manifest: dict) -> str:
     return json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n"
 
 
-def from_json(text: str, *, where: str = MANIFEST_NAME) -> dict:
+# polyonnx.json is a few KB; a cap keeps a hostile or mistaken file from being read whole.
+MAX_MANIFEST_BYTES = 16 << 20
+
+
+def _finite_number(text: str):
+    """JSON numbers as JS reads them: finite doubles, so an integral one (``1.0``) is the integer 1."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is outside what a double holds (JS reads it as Infinity)")
+    return int(value) if value.is_integer() else value
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON (JSON.parse refuses it)")
+
+
+def from_json(text: str | bytes, *, where: str = MANIFEST_NAME) -> dict:
+    """Parse polyonnx.json (text, or the file's bytes) and validate it; raises only ManifestError.
+
+    Numbers are read as JavaScript reads them, so both languages accept the same manifests:
+    NaN/Infinity and numbers that overflow a double are refused, and ``1.0`` is the integer 1.
+    """
+    fix = "re-export the bundle (polyonnx.json is UTF-8 JSON written by `polyonnx export`)"
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        if len(text) > MAX_MANIFEST_BYTES:
+            raise ManifestError("load", f"{where} is {len(text)} bytes, more than a manifest can be "
+                                f"({MAX_MANIFEST_BYTES} bytes)", fix)
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ManifestError("load", f"{where} is not UTF-8 text (byte {e.start}: {e.reason})", fix) from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ManifestError("load", f"{where} is not valid JSON ({e})", "re-export the bundle") from None
+        data = json.loads(text, parse_float=_finite_number, parse_int=_json_int, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ManifestError("load", f"{where} is not valid JSON (nested too deeply to be a manifest)", fix) from None
+    except ValueError as e:  # JSONDecodeError, and the number/constant refusals above
+        raise ManifestError("load", f"{where} is not valid JSON ({e})", fix) from None
     return validate(data, where=where)
+
+
+def _json_int(text: str) -> int:
+    value = int(text)  # more than 4300 digits: ValueError, refused by from_json
+    try:
+        float(value)
+    except OverflowError:
+        raise ValueError(f"the number {text[:40]}... is outside what a double holds (JS reads it as Infinity)") from None
+    return value
 
 
 def variant_kind(variant: dict) -> str:

@@ -1,0 +1,107 @@
+"""Hostile inputs (issue #11): each ends in a polyonnx error, never a foreign exception, a hang or a leak."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import polyonnx
+from polyonnx import manifest
+from polyonnx.bundle import Bundle
+from polyonnx.errors import ManifestError, PolyonnxError
+
+ROOT = Path(__file__).resolve().parents[2]
+MINIMAL = ROOT / "shared-schemas" / "examples" / "valid" / "minimal.json"
+
+
+def _bundle_with(tmp_path: Path, manifest_bytes: bytes) -> Path:
+    folder = tmp_path / "b"
+    folder.mkdir()
+    (folder / "polyonnx.json").write_bytes(manifest_bytes)
+    return folder
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "polyonnx", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+
+
+# --- 3. the manifest loader raises only ManifestError ----------------------------------------------
+HOSTILE_MANIFESTS = {
+    "deeply-nested": b"[" * 100_000 + b"]" * 100_000,
+    "deeply-nested-object": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    "invalid-utf8": MINIMAL.read_bytes().replace(b'"tiny_mlp"', b'"tiny\xff\xfemlp"'),
+    "utf16": MINIMAL.read_text().encode("utf-16"),
+    "utf8-bom": b"\xef\xbb\xbf" + MINIMAL.read_bytes(),
+    "huge-integer": MINIMAL.read_bytes().replace(b'"bytes": 412', b'"bytes": ' + b"9" * 5000),
+    "nan": MINIMAL.read_bytes().replace(b'"bytes": 412', b'"bytes": NaN'),
+    "empty": b"",
+    "not-an-object": b"[1, 2, 3]",
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_MANIFESTS))
+def test_a_hostile_polyonnx_json_raises_a_manifest_error_and_nothing_else(tmp_path, case):
+    folder = _bundle_with(tmp_path, HOSTILE_MANIFESTS[case])
+    with pytest.raises(ManifestError) as err:
+        Bundle.load(folder)
+    assert err.value.stage == "load" and "polyonnx.json" in str(err.value)
+
+
+@pytest.mark.parametrize("case", ["deeply-nested", "invalid-utf8", "utf16"])
+def test_info_on_a_hostile_manifest_exits_2_with_the_error_not_a_traceback(tmp_path, case):
+    folder = _bundle_with(tmp_path, HOSTILE_MANIFESTS[case])
+    done = _cli("info", str(folder))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.startswith("error: load:"), done.stderr
+
+
+def test_a_fifo_polyonnx_json_is_refused_without_blocking(tmp_path):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    os.mkfifo(folder / "polyonnx.json")
+    with pytest.raises(ManifestError, match="not a regular file"):
+        Bundle.load(folder)
+
+
+# --- 4. Python accepts exactly what JS accepts -----------------------------------------------------
+def test_an_integral_float_in_a_shape_reads_as_the_integer_js_reads():
+    text = MINIMAL.read_text().replace('"shape": ["batch", 4]', '"shape": ["batch", 4.0]')
+    assert '4.0' in text
+    m = manifest.from_json(text)
+    assert m["inputs"][0]["shape"] == ["batch", 4] and type(m["inputs"][0]["shape"][1]) is int
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
+def test_numbers_json_parse_cannot_read_are_refused(number):
+    text = MINIMAL.read_text().replace('"bytes": 412', f'"bytes": {number}')
+    with pytest.raises(ManifestError, match="not valid JSON"):
+        manifest.from_json(text)
+
+
+def test_a_non_finite_float_in_a_manifest_dict_is_a_problem():
+    m = json.loads(MINIMAL.read_text())
+    m["inputs"][0]["value_range"] = [0, float("inf")]
+    assert any("inputs/0/value_range/1" in p and "finite" in p for p in manifest.problems(m))
+
+
+@pytest.mark.parametrize("where", ["name", "variant", "dim", "file"])
+def test_a_trailing_newline_is_refused_wherever_an_identifier_goes(where):
+    m = json.loads(MINIMAL.read_text())
+    if where == "name":
+        m["name"] += "\n"
+    elif where == "variant":
+        m["variants"]["fp32\n"] = m["variants"].pop("fp32")
+        m["default_variant"] = "fp32\n"
+    elif where == "dim":
+        m["dims"]["batch\n"] = m["dims"].pop("batch")
+        m["inputs"][0]["shape"][0] = m["outputs"][0]["shape"][0] = "batch\n"
+    else:
+        m["variants"]["fp32"]["file"] += "\n"
+    assert manifest.problems(m)
