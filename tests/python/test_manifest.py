@@ -26,6 +26,9 @@ def test_valid_example_manifest_is_accepted(path):
 def test_invalid_example_manifest_is_rejected_with_a_reason(path):
     case = json.loads(path.read_text())
     with pytest.raises(ManifestError) as err:
-        manifest.validate(case["manifest"])
-    assert err.value.details["problems"], case["why"]
+        if "manifest_text" in case:  # what JSON itself cannot hold (NaN, 1e400): parsed as polyonnx.json text
+            manifest.from_json(case["manifest_text"])
+        else:
+            manifest.validate(case["manifest"])
+    assert err.value.details.get("problems") or "not valid JSON" in str(err.value), case["why"]
     assert "polyonnx.json" in str(err.value)
