@@ -4,7 +4,7 @@
 // No Node-only imports and no onnxruntime import: the browser build reuses this module.
 
 import { FeedError } from './errors.mjs';
-import { DTYPES, product, floatToHalfBits } from './tensor.mjs';
+import { DTYPES, product, floatToHalfBits, halfBitsToFloat } from './tensor.mjs';
 
 const has = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
 
@@ -248,9 +248,10 @@ function prepareFeeds(feeds, inputs, dims = {}) {
           `inputs that share the dim '${d}' must agree on its size`, { dim: d, sizes: { [name]: got, [sizeFrom[d]]: sizes[d] } });
       }
       const decl = dims[d] || {};
-      if ((decl.min !== undefined && got < decl.min) || (decl.max !== undefined && got > decl.max)) {
-        fail(`input '${name}': '${d}' is ${got}, outside the range [${decl.min ?? 0}, ${decl.max ?? '...'}] the bundle declares`,
-          `keep '${d}' within that range (e.g. truncate or split long sequences)`, { input: name, dim: d, given: got });
+      const why = dimProblem(decl, got);
+      if (why) {
+        fail(`input '${name}': '${d}' is ${got}, ${why}`, `give '${d}' a size in ${legalText(decl)}`,
+          { input: name, dim: d, given: got });
       }
       sizes[d] = got;
       sizeFrom[d] = name;
@@ -272,18 +273,46 @@ function prepareFeeds(feeds, inputs, dims = {}) {
   return { tensors, sizes };
 }
 
+// The dim rule of python/polyonnx/_dims.py (size_problem / legal_text), word for word: a size is
+// legal when min <= size <= max and size % multiple_of == 0; a missing min is 1, because a
+// zero-length axis aborts some ONNX Runtime kernels (GRU) and export verifies 0 only when asked.
+function dimProblem(entry, size) {
+  const lo = entry.min ?? 1;
+  const hi = entry.max;
+  const m = entry.multiple_of ?? 1;
+  const origin = entry.origin || {};
+  const why = (key) => (origin[key] ? ` (${origin[key]})` : '');
+  if (size < lo) return `below its minimum ${lo}${why('min')}`;
+  if (hi !== undefined && size > hi) return `above its maximum ${hi}${why('max')}`;
+  if (m > 1 && size % m) return `not a multiple of ${m}${why('multiple_of')}`;
+  return null;
+}
+
+function legalText(entry) {
+  const lo = entry.min ?? 1;
+  const hi = entry.max;
+  const m = entry.multiple_of ?? 1;
+  if (m > 1) return `multiples of ${m} from ${Math.ceil(lo / m) * m}${hi !== undefined ? ` to ${hi}` : ''}`;
+  return hi !== undefined ? `${lo} to ${hi}` : `${lo} or more`;
+}
+
+// value_range is a domain the bundle proves or the user set (schema 2): enforced here and in the
+// Python runtime alike. float16 data is compared as the numbers its bits hold, and NaN is outside
+// every range.
 function checkRange(name, spec, dims, data) {
   const [lo, hi] = spec.value_range;
   const big = typeof data[0] === 'bigint';
-  const blo = big ? BigInt(lo) : lo;
-  const bhi = big ? BigInt(hi) : hi;
+  const half = spec.dtype === 'float16';
+  const blo = big ? BigInt(Math.ceil(lo)) : lo;
+  const bhi = big ? BigInt(Math.floor(hi)) : hi;
   for (let i = 0; i < data.length; i++) {
-    if (data[i] < blo || data[i] > bhi) {
-      fail(`input '${name}': ${position(name, dims, i)} = ${data[i]} is outside value_range [${lo}, ${hi}] `
-        + 'recorded in polyonnx.json (e.g. a token id beyond the vocabulary)',
-      `keep '${name}' values within [${lo}, ${hi}]`, { input: name, index: i, value_range: [lo, hi] });
+    const v = half ? halfBitsToFloat(data[i]) : data[i];
+    if (!(v >= blo && v <= bhi)) {
+      const origin = spec.value_range_origin ? ` (${spec.value_range_origin})` : '';
+      fail(`input '${name}': ${position(name, dims, i)} = ${v} is outside its value_range [${lo}, ${hi}]${origin}`,
+        `keep '${name}' values within [${lo}, ${hi}]`, { input: name, index: i, value_range: [lo, hi] });
     }
   }
 }
 
-export { prepareFeeds };
+export { prepareFeeds, dimProblem, legalText };

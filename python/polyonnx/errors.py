@@ -12,6 +12,7 @@ class PolyonnxError(Exception):
     """
 
     exit_code = 2
+    code = "E_POLYONNX"  # the same stable codes as js/errors.mjs
 
     def __init__(self, stage: str, message: str, fix: str | None = None, *, details: dict | None = None):
         self.stage = stage
@@ -30,10 +31,23 @@ class PolyonnxError(Exception):
 class ManifestError(PolyonnxError):
     """polyonnx.json is missing, malformed or does not match the schema."""
 
+    code = "E_MANIFEST"
+
 
 class IntegrityError(PolyonnxError):
     """A bundle file's sha256 or size differs from the manifest."""
 
+    code = "E_INTEGRITY"
+
+
+class FeedError(PolyonnxError):
+    """A feed has the wrong rank or dims, a size outside its dim's constraints, or a value outside
+    the input's value_range: refused before ONNX Runtime sees it, with js/feeds.mjs's words."""
+
+    code = "E_FEED"
+
 
 class VerificationError(PolyonnxError):
     """An exported or quantized model gives answers outside tolerance."""
+
+    code = "E_VERIFY"

@@ -1,14 +1,17 @@
 """Generated feeds: numpy inputs for a manifest's input specs at given dim sizes.
 
 Export verification and `polyonnx verify` both use this, so every runtime sees the same feeds.
-Integer inputs stay inside their recorded ``value_range`` (token ids inside the vocabulary).
+Values are drawn from an input's ``verified_range`` (what verification fed), else its enforced
+``value_range``. ``check_feeds`` is the Python runtime's copy of js/feeds.mjs's dim and value
+checks: same rules, same words (shared-schemas/vectors/feeds.json holds the cases both pass).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .errors import PolyonnxError
+from ._dims import legal_text, size_problem
+from .errors import FeedError, PolyonnxError
 
 # ONNX Runtime JS type strings (the manifest's words) <-> numpy dtypes.
 NUMPY_DTYPES = {
@@ -38,9 +41,10 @@ def shape_at(shape: list, sizes: dict) -> tuple[int, ...]:
 def make_feed(spec: dict, sizes: dict, rng: np.random.Generator) -> np.ndarray:
     shape = shape_at(spec["shape"], sizes)
     dtype = spec["dtype"]
+    domain = spec.get("verified_range") or spec.get("value_range")
     if dtype in ("float32", "float64", "float16"):
-        if spec.get("value_range"):
-            lo, hi = spec["value_range"]
+        if domain:
+            lo, hi = domain
             return rng.uniform(lo, hi, size=shape).astype(NUMPY_DTYPES[dtype])
         return rng.standard_normal(shape).astype(NUMPY_DTYPES[dtype])
     if dtype == "bool":
@@ -48,7 +52,7 @@ def make_feed(spec: dict, sizes: dict, rng: np.random.Generator) -> np.ndarray:
     if dtype == "string":
         return np.array(["polyonnx"] * int(np.prod(shape)), dtype=object).reshape(shape)
     info = np.iinfo(NUMPY_DTYPES[dtype])
-    lo, hi = spec.get("value_range") or [max(info.min, -100), min(info.max, 100)]
+    lo, hi = domain or [max(info.min, -100), min(info.max, 100)]
     return rng.integers(lo, hi, size=shape, endpoint=True, dtype=np.int64).astype(NUMPY_DTYPES[dtype])
 
 
@@ -57,21 +61,90 @@ def make_feeds(input_specs: list[dict], sizes: dict, seed: int = 0) -> dict[str,
     return {spec["name"]: make_feed(spec, sizes, rng) for spec in input_specs}
 
 
-def size_plan(dims: dict[str, int], *, input_dims: set[str] | None = None) -> list[dict]:
-    """Dim-size sets to verify at: the example sizes, each dim at 1 and at a larger size, all together.
+def _shape_text(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
 
-    Every dynamic dim is run at 3+ distinct sizes (1, the example, and 2*example+1), the case
-    that catches an axis the exporter silently fixed.
-    """
-    names = [d for d in dims if input_dims is None or d in input_dims]
-    example = {d: int(dims[d]) for d in names}
-    plans = [dict(example)]
-    for d in names:
-        for size in (1, 2 * example[d] + 1):
-            plan = dict(example, **{d: size})
-            if plan not in plans:
-                plans.append(plan)
-    bigger = {d: example[d] + 1 for d in names}
-    if bigger not in plans and names:
-        plans.append(bigger)
-    return plans
+
+def _js_number(x) -> str:
+    """A number as JavaScript's String() writes it, so both languages give the same message."""
+    if isinstance(x, (bool, np.bool_)):
+        return "true" if x else "false"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    x = float(x)
+    if np.isnan(x):
+        return "NaN"
+    if np.isinf(x):
+        return "Infinity" if x > 0 else "-Infinity"
+    if x.is_integer() and abs(x) < 1e21:
+        return str(int(x))
+    return repr(x)
+
+
+def _position(name: str, dims: tuple, flat: int) -> str:
+    if not dims:
+        return name
+    return name + "".join(f"[{int(i)}]" for i in np.unravel_index(flat, dims))
+
+
+def check_feeds(feeds: dict, inputs: list[dict], dims: dict, *, stage: str = "run") -> dict[str, int]:
+    """Check ranks, static axes, shared dims, dim constraints and value domains of ``feeds``
+    (name -> array-like) against the manifest's ``inputs``/``dims``, in js/feeds.mjs's order and
+    words. Returns the size of every named dim; raises FeedError."""
+    sizes: dict[str, int] = {}
+    size_from: dict[str, str] = {}
+    for spec in inputs:
+        name, shape = spec["name"], spec["shape"]
+        arr = np.asarray(feeds[name])
+        got_dims = tuple(int(n) for n in arr.shape)
+        if len(got_dims) != len(shape):
+            raise FeedError(stage, f"input '{name}' has rank {len(got_dims)} (dims [{', '.join(map(str, got_dims))}]), "
+                            f"but the model expects rank {len(shape)} {_shape_text(shape)}",
+                            f"pass {len(shape)} dims", details={"input": name})
+        for axis, d in enumerate(shape):
+            got = got_dims[axis]
+            if isinstance(d, int):
+                if got != d:
+                    raise FeedError(stage, f"input '{name}' axis {axis} is {got}, but the model fixes it to {d} "
+                                    f"(shape {_shape_text(shape)}, given [{', '.join(map(str, got_dims))}])",
+                                    f"give axis {axis} exactly {d} entries", details={"input": name, "axis": axis})
+                continue
+            if d in sizes and sizes[d] != got:
+                raise FeedError(stage, f"'{d}' is {got} in {name} but {sizes[d]} in {size_from[d]}",
+                                f"inputs that share the dim '{d}' must agree on its size", details={"dim": d})
+            entry = dims.get(d, {})
+            why = size_problem(entry, got)
+            if why:
+                raise FeedError(stage, f"input '{name}': '{d}' is {got}, {why}",
+                                f"give '{d}' a size in {legal_text(entry)}", details={"input": name, "dim": d, "given": got})
+            sizes[d] = got
+            size_from[d] = name
+        if spec.get("value_range") and arr.size:
+            _check_range(name, spec, arr, stage)
+    return sizes
+
+
+def _check_range(name: str, spec: dict, arr: np.ndarray, stage: str) -> None:
+    lo, hi = spec["value_range"]
+    values = arr.astype(np.float64) if arr.dtype == np.float16 else arr
+    if values.dtype.kind == "f":
+        bad = ~((values >= lo) & (values <= hi))  # NaN is outside every range
+    else:
+        bad = (values < lo) | (values > hi)
+    if bad.any():
+        flat = int(np.flatnonzero(bad.reshape(-1))[0])
+        value = values.reshape(-1)[flat]
+        origin = f" ({spec['value_range_origin']})" if spec.get("value_range_origin") else ""
+        raise FeedError(stage, f"input '{name}': {_position(name, arr.shape, flat)} = {_js_number(value)} is outside "
+                        f"its value_range [{_js_number(lo)}, {_js_number(hi)}]{origin}",
+                        f"keep '{name}' values within [{_js_number(lo)}, {_js_number(hi)}]",
+                        details={"input": name, "index": flat})
+
+
+def size_plan(dims: dict[str, dict]) -> list[dict]:
+    """Dim-size sets to verify a bundle at, from its manifest ``dims`` entries (named input dims
+    only): every dim at its minimum, its example and larger legal sizes (``_dims.plan_sizes``), never
+    a size its constraints exclude."""
+    from ._dims import from_manifest, plan_sizes
+
+    return plan_sizes({n: from_manifest(n, e) for n, e in dims.items()})

@@ -20,6 +20,7 @@ from . import _browser
 from ._node import WorkerSession
 from .bundle import Bundle
 from .errors import PolyonnxError
+from .feeds import check_feeds
 
 # Runtime name -> the word a variant's `runtimes` list uses for it in polyonnx.json.
 MANIFEST_NAMES = {"python": "python", "node": "node", "wasm": "web", "browser": "web"}
@@ -76,8 +77,12 @@ class PythonRuntime(_Runtime):
         if self._session is None:
             raise PolyonnxError("python run", f"the runtime for '{self.bundle.name}' was closed", "open a new runtime")
         _check_feed_names("python", feeds, self.bundle.inputs)
+        arrays = {k: np.asarray(v) for k, v in feeds.items()}
+        # What Node and the browser refuse, refused here too, before ONNX Runtime sees it
+        # (a zero-length GRU axis aborts the process inside ORT).
+        check_feeds(arrays, self.bundle.inputs, self.bundle.dims, stage="python run")
         names = list(outputs) if outputs else [o["name"] for o in self.bundle.outputs]
-        values = self._ort.run(self._session, {k: np.asarray(v) for k, v in feeds.items()}, names, stage="python run")
+        values = self._ort.run(self._session, arrays, names, stage="python run")
         return {n: values[n] for n in names}
 
     def close(self) -> None:

@@ -69,7 +69,8 @@ def plan_feeds(bundle, feeds=None, sizes: dict | None = None, seed: int = 0) -> 
 
     feeds: one feed dict or a list of them (used as given). sizes: ``{dim: [size, ...]}``, every
     combination is run (other dims at their example size). Neither: ``feeds.size_plan`` (each
-    dynamic dim at 1, its example and 2*example+1), so an axis the exporter fixed shows up here.
+    dynamic dim at its minimum, its example and larger legal sizes, inside the manifest's
+    constraints), so an axis the exporter fixed shows up here.
     """
     bundle = _as_bundle(bundle)
     if feeds is not None:
@@ -85,7 +86,7 @@ def plan_feeds(bundle, feeds=None, sizes: dict | None = None, seed: int = 0) -> 
         names = list(sizes)
         plans = [dict(example, **dict(zip(names, combo))) for combo in itertools.product(*(sizes[d] for d in names))]
     else:
-        plans = size_plan(example)
+        plans = size_plan({d: bundle.dims[d] for d in dims})
     return [(plan, make_feeds(bundle.inputs, plan, seed=seed + i)) for i, plan in enumerate(plans)]
 
 
