@@ -105,3 +105,69 @@ def test_a_trailing_newline_is_refused_wherever_an_identifier_goes(where):
     else:
         m["variants"]["fp32"]["file"] += "\n"
     assert manifest.problems(m)
+
+
+# --- 2. the demo server serves regular files inside the bundle, to loopback hosts only ---------------
+def _raw_get(port: int, target: str, host: str | None = None) -> int:
+    """The status line's code for one GET, sent byte for byte (http.client would quote the target)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        head = f"GET {target} HTTP/1.1\r\n" + (f"Host: {host}\r\n" if host is not None else "") + "Connection: close\r\n\r\n"
+        s.sendall(head.encode("latin-1"))
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    assert data, f"the server dropped the connection for {target!r}"
+    return int(data.split(b" ", 2)[1])
+
+
+@pytest.fixture
+def demo_server(tmp_path):
+    from polyonnx._demo import DemoServer
+
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    (folder / "polyonnx.json").write_text(MINIMAL.read_text())
+    server = DemoServer(folder).start()
+    yield server, folder
+    server.close()
+
+
+def test_demo_refuses_a_bundle_file_that_is_a_link_out_of_the_bundle(demo_server, tmp_path):
+    server, folder = demo_server
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0")
+    (folder / "model.onnx").symlink_to(secret)
+    host = f"127.0.0.1:{server.port}"
+    assert _raw_get(server.port, "/bundle/polyonnx.json", host) == 200
+    assert _raw_get(server.port, "/bundle/model.onnx", host) == 404
+
+
+def test_demo_refuses_a_bundle_file_that_is_a_fifo_without_blocking(demo_server):
+    server, folder = demo_server
+    os.mkfifo(folder / "model.onnx")
+    assert _raw_get(server.port, "/bundle/model.onnx", f"127.0.0.1:{server.port}") == 404
+
+
+@pytest.mark.parametrize("host", ["evil.example:{port}", "127.0.0.1:1", "localhost.evil.example:{port}", None])
+def test_demo_refuses_a_host_header_that_is_not_loopback_at_its_port(demo_server, host):
+    server, _ = demo_server
+    code = _raw_get(server.port, "/bundle/polyonnx.json", None if host is None else host.format(port=server.port))
+    assert code in (400, 403, 421)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "[::1]:{port}", "LOCALHOST:{port}"])
+def test_demo_accepts_the_loopback_names_at_its_port(demo_server, host):
+    server, _ = demo_server
+    assert _raw_get(server.port, "/bundle/polyonnx.json", host.format(port=server.port)) == 200
+
+
+@pytest.mark.parametrize("target", ["/demo/%00", "/bundle/%00", "/pkg/js/%00x", "/%00", "/demo/%ff%fe", "/demo/a%0ab",
+                                    "/bundles/%00/polyonnx.json", "/ort/%2e%2e", "/demo/" + "a" * 5000])
+def test_demo_answers_a_malformed_path_with_a_4xx(demo_server, target):
+    server, _ = demo_server
+    assert 400 <= _raw_get(server.port, target, f"127.0.0.1:{server.port}") < 500
