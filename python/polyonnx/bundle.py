@@ -27,6 +27,19 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back: the only portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _as_umask_allows(path, mode: int) -> None:
+    """tempfile makes folders 0700 and files 0600 whatever the umask; a bundle is read by web
+    servers running as other users, so give it the mode a plain mkdir/open would (issue #11)."""
+    os.chmod(path, mode & ~_umask())
+
+
 def _read_manifest_bytes(mpath: Path, folder: Path) -> bytes:
     """polyonnx.json's bytes: a regular file of at most MAX_MANIFEST_BYTES, checked before reading.
 
@@ -142,6 +155,7 @@ class Bundle:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(_manifest.to_json(self.manifest))
+            _as_umask_allows(tmp, 0o666)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -168,6 +182,7 @@ def staging_folder(out: Path, *, force: bool, stage: str = "export"):
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
+        _as_umask_allows(tmp, 0o777)
         yield tmp
         if out.exists():
             # Move the old bundle aside first so that at every instant one complete bundle exists.

@@ -171,3 +171,27 @@ def test_demo_accepts_the_loopback_names_at_its_port(demo_server, host):
 def test_demo_answers_a_malformed_path_with_a_4xx(demo_server, target):
     server, _ = demo_server
     assert 400 <= _raw_get(server.port, target, f"127.0.0.1:{server.port}") < 500
+
+
+# --- 10. bundles are readable by others as the umask says ----------------------------------------
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_a_written_bundle_folder_has_the_mode_the_umask_gives(tmp_path, umask_022):
+    from polyonnx.bundle import staging_folder
+
+    with staging_folder(tmp_path / "out", force=False) as tmp:
+        (tmp / "polyonnx.json").write_text(MINIMAL.read_text())
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755
+
+
+def test_a_rewritten_manifest_has_the_mode_the_umask_gives(tmp_path, umask_022):
+    folder = _bundle_with(tmp_path, MINIMAL.read_bytes())
+    bundle = Bundle.load(folder)
+    bundle.save_manifest()
+    assert stat.S_IMODE((folder / "polyonnx.json").stat().st_mode) == 0o644
+    assert Bundle.load(folder).manifest == bundle.manifest
