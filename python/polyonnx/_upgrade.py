@@ -204,7 +204,8 @@ def compare(actual, reference, rtol: float = RTOL, atol: float = ATOL) -> tuple[
     bad = ~(diff <= atol + rtol * np.abs(np.where(both_nan, 0.0, r)))
     max_abs = float(np.nanmax(diff)) if diff.size else 0.0
     if bad.any():
-        return None, f"max_abs {max_abs:.3g} exceeds atol {atol:g} + rtol {rtol:g} * |reference| at {int(bad.sum())} values"
+        return None, (f"max_abs {max_abs:.3g} exceeds atol {atol:g} + rtol {rtol:g} * |reference| "
+                      f"at {int(bad.sum())} values")
     return max_abs, None
 
 
