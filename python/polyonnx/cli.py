@@ -24,6 +24,7 @@ COMMANDS = {
     "view": ("polyonnx._cmd_view", "show a variant's graph in Netron, served on 127.0.0.1"),
     "bench": ("polyonnx._cmd_bench", "latency and throughput per runtime x variant x batch size"),
     "report": ("polyonnx._cmd_report", "quantization figures of a bundle: a table and a self-contained HTML plot"),
+    "triton": ("polyonnx._cmd_triton", "write a Triton Inference Server model repository from bundles"),
 }
 
 
