@@ -14,12 +14,19 @@
 // Errors are {error: {code, message, fix}}: 400 bad JSON or input (polyonnx's own message and
 // code), 404/405 wrong path or method, 413 body over --max-body, 503 queue full (with
 // Retry-After) or shutting down, 504 no answer within --timeout-ms, 500 anything else.
+//
+// Beside it, the Open Inference Protocol (KServe v2, Triton's HTTP API; oip.js), NAME being the
+// manifest's name:
+//   GET  /v2, /v2/health/live, /v2/health/ready, /v2/models/NAME[/versions/1][/ready]
+//   POST /v2/models/NAME[/versions/1]/infer   JSON tensors, or the binary tensor data extension
+// Its errors are {"error": "..."} (the protocol's shape) with the same statuses.
 // Listens on 127.0.0.1 only: put a reverse proxy in front to serve other machines.
 
 const http = require('node:http');
 
 // Inside this repository `polyonnx` resolves to the package itself (package.json "exports").
-const { createPool, toNested } = require('polyonnx');
+const { createPool, toNested, version } = require('polyonnx');
+const oip = require('./oip');
 
 const HOST = '127.0.0.1';
 
@@ -72,14 +79,26 @@ function send(res, status, body, headers = {}) {
   res.end(text);
 }
 
+function statusOf(err) {
+  return err.status || STATUS[err.code] || (CLIENT_CODES.has(err.code) ? 400 : 500);
+}
+
 function sendError(res, err) {
-  const status = err.status || STATUS[err.code] || (CLIENT_CODES.has(err.code) ? 400 : 500);
+  const status = statusOf(err);
   const headers = status === 503 ? { 'retry-after': '1' } : {};
   // polyonnx errors carry their stage in the message ("run: ...") and the fix separately.
   send(res, status, { error: { code: err.code || 'E_INTERNAL', message: err.message, fix: err.fix || null } }, headers);
 }
 
-/** The request body as a string, refusing (413) past `limit` bytes without reading the rest. */
+/** The v2 protocol's error body is one string: the message, then the fix (polyonnx's errors hold both). */
+function sendV2Error(res, err) {
+  const status = statusOf(err);
+  const headers = status === 503 ? { 'retry-after': '1' } : {};
+  const text = err.fix && !err.message.endsWith(err.fix) ? `${err.message} -- ${err.fix}` : err.message;
+  send(res, status, { error: text }, headers);
+}
+
+/** The request body (a Buffer), refusing (413) past `limit` bytes without reading the rest. */
 function readBody(req, limit) {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
@@ -100,7 +119,7 @@ function readBody(req, limit) {
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
@@ -131,6 +150,75 @@ function modelInfo(pool) {
   return { name: m.name, variant: pool.variant, inputs: m.inputs.map(spec), outputs: m.outputs.map(spec), dims: m.dims };
 }
 
+/** GET or POST, else 405 with Allow. */
+function allow(req, method, path) {
+  if (req.method !== method) {
+    const err = new HttpError(405, 'E_METHOD', `${req.method} ${path} is not served`, `use ${method}`);
+    err.allow = method;
+    throw err;
+  }
+}
+
+/** /v2/models/NAME[/versions/V][/ready|/infer] -> { rest } when NAME (and V) are this model's. */
+function modelRoute(path, name) {
+  const m = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?$/.exec(path);
+  if (!m) return null;
+  const asked = decodeURIComponent(m[1]);
+  if (asked !== name) {
+    throw new HttpError(404, 'E_NOT_FOUND', `no model '${asked}' here`, `this server serves '${name}'`);
+  }
+  if (m[2] !== undefined && m[2] !== oip.VERSION) {
+    throw new HttpError(404, 'E_NOT_FOUND', `model '${name}' has no version '${m[2]}'`,
+      `leave the version out, or use ${oip.VERSION}`);
+  }
+  return { rest: m[3] || '' };
+}
+
+/** The Open Inference Protocol routes (oip.js does the encoding). Errors are {"error": "..."}. */
+async function handleV2(req, res, path, ctx) {
+  try {
+    const name = ctx.pool.manifest.name;
+    if (path === '/v2') {
+      allow(req, 'GET', path);
+      return send(res, 200, oip.serverMetadata(version));
+    }
+    if (path === '/v2/health/live') {
+      allow(req, 'GET', path);
+      return send(res, 200, {});
+    }
+    if (path === '/v2/health/ready') {
+      allow(req, 'GET', path);
+      if (!ctx.ready()) throw new HttpError(503, 'E_CLOSED', 'the server is shutting down', 'retry on another server');
+      return send(res, 200, {});
+    }
+    const route = modelRoute(path, name);
+    if (!route) {
+      throw new HttpError(404, 'E_NOT_FOUND', `no route ${path}`,
+        `use GET /v2/health/ready, GET /v2/models/${name} or POST /v2/models/${name}/infer`);
+    }
+    if (route.rest === '') {
+      allow(req, 'GET', path);
+      return send(res, 200, oip.modelMetadata(ctx.pool.manifest));
+    }
+    if (route.rest === '/ready') {
+      allow(req, 'GET', path);
+      return send(res, ctx.ready() ? 200 : 503, {});
+    }
+    allow(req, 'POST', path);
+    const body = await readBody(req, ctx.maxBody);
+    const request = oip.decodeInferRequest(body, req.headers['inference-header-content-length'], ctx.pool.manifest);
+    const results = await ctx.pool.run(request.feeds, request.outputs === undefined ? undefined : { outputs: request.outputs });
+    const { headers, body: out } = oip.encodeInferResponse(results, ctx.pool.manifest, request);
+    res.writeHead(200, { ...headers, 'content-length': out.length });
+    return res.end(out);
+  } catch (err) {
+    if (res.headersSent) return res.destroy();
+    if (err.status === 413) res.setHeader('connection', 'close');
+    if (err.allow) res.setHeader('allow', err.allow);
+    return sendV2Error(res, err);
+  }
+}
+
 /**
  * Start the server; resolves to { server, pool, url, close() }.
  * @param {string} bundle bundle folder
@@ -142,9 +230,12 @@ async function startServer(bundle, opts = {}) {
   if (o.workers) poolOptions.workers = o.workers;
   const pool = await createPool(bundle, poolOptions);
 
+  let closing = null;
+  const v2 = { pool, maxBody: o.maxBody, ready: () => !closing };
   const server = http.createServer(async (req, res) => {
     try {
       const url = new URL(req.url, `http://${HOST}`);
+      if (url.pathname === '/v2' || url.pathname.startsWith('/v2/')) return await handleV2(req, res, url.pathname, v2);
       const routes = { '/health': 'GET', '/model': 'GET', '/run': 'POST' };
       if (!routes[url.pathname]) throw new HttpError(404, 'E_NOT_FOUND', `no route ${url.pathname}`, 'use GET /health, GET /model or POST /run');
       if (req.method !== routes[url.pathname]) {
@@ -153,7 +244,7 @@ async function startServer(bundle, opts = {}) {
       }
       if (url.pathname === '/health') return send(res, 200, { status: 'ok', stats: pool.stats() });
       if (url.pathname === '/model') return send(res, 200, modelInfo(pool));
-      const body = parseRunBody(await readBody(req, o.maxBody));
+      const body = parseRunBody((await readBody(req, o.maxBody)).toString('utf8'));
       const results = await pool.run(body.feeds, body.outputs === undefined ? undefined : { outputs: body.outputs });
       const outputs = {};
       for (const [name, r] of Object.entries(results)) outputs[name] = toNested(r, { int64: 'number' });
@@ -172,7 +263,6 @@ async function startServer(bundle, opts = {}) {
     server.listen(o.port, HOST, resolve);
   });
   const { port } = server.address();
-  let closing = null;
   const close = () => {
     if (!closing) {
       closing = (async () => {
