@@ -433,8 +433,8 @@ CLASSES = (
     ("removed operator version, not upgraded", r"Could not find an implementation for"),
     ("export(feeds=) not accepted", r"unexpected keyword argument 'feeds'"),
     ("polyonnx's own feeds fail in the graph", r"fails at sizes|failed to run the model on inputs"),
-    ("string tensors", r"string"),
-    ("StringNormalizer needs the en_US.UTF-8 locale (machine)", r"locale"),
+    ("StringNormalizer needs the en_US.UTF-8 locale (this machine has none)", r"locale"),
+    ("string tensors", r"dtype string|string tensor|'string'"),
     ("unregistered operator (training / custom domain)", r"not a registered function/op|Gradient"),
     ("output differs from output_*.pb", r"values outside tolerance|values differ|shape \[|dtype "),
     ("output missing or renamed", r"output '.*' missing|unknown input|missing input"),
@@ -451,7 +451,8 @@ def failure(r: dict) -> tuple[str, str] | None:
     for stage in ("export", "python", "node"):
         got = poly.get(stage)
         if got is not None and not got.get("pass"):
-            return stage, f"{got.get('type', '')}: {got['error']}".lstrip(": ")
+            where = f" (at {got['at']})" if got.get("at") else ""
+            return stage, f"{got.get('type', '')}: {got['error']}{where}".lstrip(": ")
     return None
 
 
@@ -477,11 +478,17 @@ def findings(records: list[dict], rows: list[dict], command: str) -> str:
         out.append(f"### {label}: {len(items)} cases ({ort_ok} of them pass in raw ONNX Runtime Python)")
         for key, text, _ in items[:2]:
             out.append(f"- `{key}`: {_short(text, 400)}")
+        if "removed operator version" in label:
+            alone = sum(bool((r.get("upgrade_alone") or {}).get("pass")) for _, _, r in items)
+            out.append(f"- polyonnx._upgrade.load_for_ort alone upgrades and verifies {alone} of these "
+                       "(column `_upgrade`)")
         out.append("")
     return "\n".join(out) + "\n"
 
 
 def _git_head() -> str:
+    if os.environ.get("ONNX_BACKEND_COMMIT"):
+        return os.environ["ONNX_BACKEND_COMMIT"]
     try:
         return subprocess.run(["git", "log", "--oneline", "-1"], cwd=ROOT, capture_output=True, text=True,
                               timeout=10).stdout.strip()
@@ -507,7 +514,13 @@ def main(argv=None) -> int:
                     help="give every case's test data to export(feeds=) instead of relying on the pipeline "
                          "finding test_data_set_* beside the model")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--at-commit", metavar="REV",
+                    help="measure the polyonnx of commit REV (git archive into a temporary folder) instead of "
+                         "the working tree, which may hold someone's half-done edit")
     args = ap.parse_args(argv)
+    if args.at_commit:
+        return at_commit(args.at_commit, [a for a in (argv if argv is not None else sys.argv[1:])
+                                          if a not in ("--at-commit", args.at_commit)], args.out)
     command = "python bench/onnx_backend.py " + " ".join(argv if argv is not None else sys.argv[1:])
     keys = discover(args.filter, args.limit)
     if not keys:
@@ -547,6 +560,24 @@ def main(argv=None) -> int:
         "cases": records}, indent=1, default=str) + "\n")
     print(f"\nwrote {args.out} and {FINDINGS} ({time.perf_counter() - started:.0f} s)")
     return 0
+
+
+def at_commit(rev: str, argv: list[str], out: Path) -> int:
+    """Run this script as it is in commit ``rev`` on that commit's polyonnx; results still land in ``out``."""
+    label = subprocess.run(["git", "log", "--oneline", "-1", rev], cwd=ROOT, capture_output=True, text=True,
+                           check=True, timeout=30).stdout.strip()
+    tree = Path(tempfile.mkdtemp(prefix="onnx-backend-tree-"))
+    try:
+        archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True, timeout=120)
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True, timeout=120)
+        (tree / "node_modules").symlink_to(ROOT / "node_modules")
+        if "--out" not in argv:
+            argv = [*argv, "--out", str(out.resolve())]
+        env = dict(os.environ, ONNX_BACKEND_COMMIT=label)
+        return subprocess.run([sys.executable, str(tree / "bench" / "onnx_backend.py"), *argv], cwd=tree,
+                              env=env).returncode
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
 
 
 def _versions() -> dict:
