@@ -15,11 +15,18 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="bundle folder to write")
     p.add_argument("--input", action="append", default=[], metavar="SPEC",
                    help="an input as NAME:DTYPE[DIMS], e.g. 'input_ids:int64[batch,seq]' (names are dynamic axes, "
-                        "numbers static); repeat per input, in forward() order. Omit if the model declares polyonnx_spec")
-    p.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
-                   help="example size of a dynamic dim for the export trace (default 2; 0 and 1 are refused)")
-    p.add_argument("--range", action="append", default=[], metavar="NAME=LOW:HIGH",
-                   help="inclusive value range of an integer input (e.g. token ids inside the vocabulary)")
+                        "numbers static); repeat per input, in forward() order. Omit if the model declares polyonnx_spec. "
+                        "On an .onnx: names, ties (same name) or pins (a number) the graph's dims")
+    p.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE[,min=N,max=N,multiple_of=N]",
+                   help="example size and constraints of a dynamic dim, e.g. --dim height=64,min=32,multiple_of=32; "
+                        "what is not given is discovered from the model's failures at probe sizes (a traced example "
+                        "must be 2 or more)")
+    p.add_argument("--range", action="append", default=[], metavar="NAME=LOW:HIGH[:strict]",
+                   help="inclusive value range of an input: enforced by every runtime for integers (e.g. token ids), "
+                        "for floats only the verification domain unless ':strict'")
+    p.add_argument("--feeds", action="append", default=[], metavar="FILE.npz",
+                   help="a verification feed set (arrays named after the inputs); repeat for several. For inputs "
+                        "random data cannot exercise: indices, shape tensors, recurrent state")
     p.add_argument("--class-axis", action="append", default=[], metavar="OUTPUT=AXIS",
                    help="axis of an output holding class scores, so argmax agreement is checked")
     p.add_argument("--output-names", metavar="A,B", help="comma-separated output names")
@@ -73,7 +80,7 @@ def run(args) -> int:
         inputs=args.input or None, dims=dims, value_ranges=ranges, class_axes=class_axes,
         output_names=[s.strip() for s in args.output_names.split(",")] if args.output_names else None,
         name=args.name, opset=args.opset, optimize=args.optimize, quantize=args.quantize,
-        calibration=args.calibration, verify=not args.no_verify, force=args.force,
+        calibration=args.calibration, verify=not args.no_verify, force=args.force, feeds=args.feeds or None,
         allow_pickle=args.allow_pickle, progress=not args.quiet,
         quant_options={
             "methods": tuple(m.strip() for m in args.calibration_method.split(",") if m.strip()),

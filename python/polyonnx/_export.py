@@ -148,7 +148,9 @@ def spec_from_examples(model, example_inputs, input_names, dynamic_axes) -> tupl
             shape[axis] = dim
         spec = InputSpec(name, dtype_name(arr.dtype), shape)
         if arr.dtype.kind in "iu" and arr.size:
-            spec.value_range = [int(arr.min()), int(arr.max())]
+            # The example's values are what verification feeds are drawn from, never a limit: the
+            # enforced domain comes from the user or from the graph (a Gather's table size).
+            spec.verified_range = [int(arr.min()), int(arr.max())]
         specs.append(spec)
         feeds[name] = np.ascontiguousarray(arr)
     return ExportSpec(inputs=specs, dims=dims), feeds
@@ -158,9 +160,10 @@ def example_feeds(spec: ExportSpec, model, seed: int = 0) -> dict:
     """Generated example inputs for a flag-described or model-declared spec."""
     vocab = embedding_vocab(model)
     for s in spec.inputs:
-        if s.value_range is None and s.dtype in ("int64", "int32"):
-            # Token-like inputs: stay inside the smallest embedding, else a small non-negative range.
-            s.value_range = [0, (vocab - 1) if vocab else 9]
+        if s.value_range is None and s.verified_range is None and s.dtype in ("int64", "int32"):
+            # Token-like inputs: feeds stay inside the smallest embedding, else a small non-negative
+            # range (documented in the README); neither becomes a limit at run time.
+            s.verified_range = [0, (vocab - 1) if vocab else 9]
     for d in spec.dim_names():
         spec.dims.setdefault(d, DEFAULT_EXAMPLE_SIZE)
     rng = np.random.default_rng(seed)

@@ -128,3 +128,76 @@ def save(model: onnx.ModelProto, path: Path) -> None:
         raise PolyonnxError("export", "the model is larger than protobuf's 2 GB limit",
                             "models this large need external data, which polyonnx does not write yet")
     onnx.save_model(model, str(path))
+
+
+# Dim names that say "unknown" rather than name a dim: ONNX's '?' and '', onnx/ORT shape
+# inference's unk__N, and torch's legacy exporter's "<op>_dim_<n>"-style names are real names and
+# are kept. Two axes with a placeholder are two dims unless the user ties them (--input).
+_PLACEHOLDER = re.compile(r"^(\?|unk__\d+|-1|None|none|)$")
+
+
+def is_placeholder(dim_param) -> bool:
+    return dim_param is None or bool(_PLACEHOLDER.match(str(dim_param).strip()))
+
+
+def normalize_inputs(model: onnx.ModelProto) -> list[str]:
+    """Old-IR graphs (IR 3: the classic model-zoo CNNs) list every initializer among the graph
+    inputs; they are weights, not inputs. Drop them from graph.input (IR 4 made that legal, so
+    IR 3 graphs are marked 4) and return their names."""
+    inits = {i.name for i in model.graph.initializer}
+    dropped = [v.name for v in model.graph.input if v.name in inits]
+    if dropped:
+        keep = [v for v in model.graph.input if v.name not in inits]
+        del model.graph.input[:]
+        model.graph.input.extend(keep)
+        if model.ir_version < 4:
+            model.ir_version = 4
+    return dropped
+
+
+# Ops that pass index values through unchanged (shape changes only), so a Gather behind them
+# still bounds the graph input.
+_VALUE_PRESERVING = {"Cast", "Identity", "Unsqueeze", "Squeeze", "Reshape", "Flatten", "Expand", "Transpose"}
+
+
+def index_bounds(model: onnx.ModelProto) -> dict[str, tuple[int, str]]:
+    """Integer graph inputs whose values index a constant table: input name -> (rows, why), where
+    rows is the smallest table reached (Gather's data, an initializer or Constant, along its axis).
+    Any value outside [-rows, rows - 1] makes that Gather fail, so the bound is proven by the graph."""
+    tables = {i.name: list(i.dims) for i in model.graph.initializer}
+    for n in model.graph.node:
+        if n.op_type == "Constant" and n.output:
+            for a in n.attribute:
+                if a.name == "value" and a.HasField("t"):
+                    tables[n.output[0]] = list(a.t.dims)
+    consumers: dict[str, list] = {}
+    for n in model.graph.node:
+        for i, name in enumerate(n.input):
+            consumers.setdefault(name, []).append((n, i))
+    int_types = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.INT16, onnx.TensorProto.INT8,
+                 onnx.TensorProto.UINT8, onnx.TensorProto.UINT16, onnx.TensorProto.UINT32, onnx.TensorProto.UINT64}
+    out = {}
+    for v in model.graph.input:
+        if v.type.tensor_type.elem_type not in int_types:
+            continue
+        best = None
+        frontier, seen = [v.name], set()
+        while frontier:
+            name = frontier.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for node, slot in consumers.get(name, []):
+                if node.op_type == "Gather" and slot == 1 and node.input[0] in tables:
+                    axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+                    shape = tables[node.input[0]]
+                    if shape and -len(shape) <= axis < len(shape):
+                        rows = int(shape[axis])
+                        if rows > 0 and (best is None or rows < best[0]):
+                            best = (rows, f"graph: Gather '{node.name or node.output[0]}' indexes "
+                                          f"'{node.input[0]}', which has {rows} rows")
+                elif node.op_type in _VALUE_PRESERVING and slot == 0:
+                    frontier.extend(node.output)
+        if best:
+            out[v.name] = best
+    return out

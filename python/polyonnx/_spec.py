@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import PolyonnxError
+from ._dims import check_user_dim
 from .feeds import NUMPY_DTYPES
 
 _SPEC = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.:/-]*)\s*:\s*([a-z0-9]+)\s*\[([^\]]*)\]\s*$")
@@ -21,13 +22,19 @@ class InputSpec:
     name: str
     dtype: str
     shape: list  # ints (static) and dim names (dynamic)
-    value_range: list | None = None
+    value_range: list | None = None  # enforced by every runtime: only what the user gave or the graph proves
+    verified_range: list | None = None  # what verification feeds are drawn from; never enforced
+    value_range_origin: str | None = None
 
     def to_manifest(self) -> dict:
         out = {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+        cast = float if self.dtype.startswith("float") else int
         if self.value_range is not None:
-            cast = float if self.dtype.startswith("float") else int
             out["value_range"] = [cast(self.value_range[0]), cast(self.value_range[1])]
+            if self.value_range_origin:
+                out["value_range_origin"] = self.value_range_origin
+        if self.verified_range is not None:
+            out["verified_range"] = [cast(self.verified_range[0]), cast(self.verified_range[1])]
         return out
 
 
@@ -38,7 +45,7 @@ class ExportSpec:
     inputs: list[InputSpec]
     output_names: list[str] | None = None
     dims: dict[str, int] = field(default_factory=dict)  # example size per dynamic dim
-    dim_limits: dict[str, list] = field(default_factory=dict)  # [min, max] per dim
+    dim_given: dict[str, dict] = field(default_factory=dict)  # user constraints per dim (_dims.check_user_dim)
     class_axes: dict[str, int] = field(default_factory=dict)
     description: str | None = None
 
@@ -82,29 +89,45 @@ def parse_input(text: str) -> InputSpec:
     return InputSpec(name, dtype, shape)
 
 
-def parse_dim(text: str) -> tuple[str, int]:
-    """Parse `batch=4` (an example size for the export trace)."""
-    name, sep, value = text.partition("=")
-    name = name.strip()
-    if not sep or not _DIM.match(name) or not value.strip().isdigit():
-        raise PolyonnxError("export (spec)", f"cannot read --dim {text!r}", "write it as NAME=SIZE, e.g. --dim batch=4")
-    size = int(value)
-    check_example_size(name, size)
-    return name, size
+def parse_dim(text: str) -> tuple[str, dict]:
+    """Parse `batch=4` or `height=64,min=32,multiple_of=32,max=2048` (example size and constraints)."""
+    from ._dims import parse_dim as parse
+
+    return parse(text)
 
 
-def parse_range(text: str) -> tuple[str, list[int]]:
-    """Parse `input_ids=0:999` (inclusive value range of an integer input)."""
+def parse_range(text: str) -> tuple[str, dict]:
+    """Parse `input_ids=0:999` (inclusive; enforced for integer inputs) or `x=0:1:strict` (a float
+    range is only the verification domain unless it says strict)."""
     name, sep, rng = text.partition("=")
-    lo, sep2, hi = rng.partition(":")
+    parts = rng.split(":")
+    strict = len(parts) == 3 and parts[2].strip() == "strict"
     try:
-        low, high = int(lo), int(hi)
-    except ValueError:
+        low, high = float(parts[0]), float(parts[1])
+    except (ValueError, IndexError):
         low = high = None
-    if not sep or not sep2 or low is None or low > high:
+    if not sep or low is None or len(parts) not in (2, 3) or (len(parts) == 3 and not strict) or low > high:
         raise PolyonnxError("export (spec)", f"cannot read --range {text!r}",
-                            "write it as NAME=LOW:HIGH (inclusive), e.g. --range input_ids=0:30521")
-    return name.strip(), [low, high]
+                            "write it as NAME=LOW:HIGH (inclusive), e.g. --range input_ids=0:30521, or "
+                            "NAME=LOW:HIGH:strict for a float input every runtime should refuse values outside of")
+    cast = int if low.is_integer() and high.is_integer() else float
+    return name.strip(), {"min": cast(low), "max": cast(high), "strict": strict}
+
+
+def apply_range(spec: InputSpec, given) -> None:
+    """A user's value range always wins: enforced for integer inputs (and for floats marked strict),
+    and the domain verification feeds are drawn from."""
+    if isinstance(given, dict):
+        lo, hi, strict = given["min"], given["max"], bool(given.get("strict"))
+    else:
+        lo, hi = given
+        strict = False
+    spec.verified_range = [lo, hi]
+    if not spec.dtype.startswith("float") or strict:
+        spec.value_range = [lo, hi]
+        spec.value_range_origin = "user"
+    else:
+        spec.value_range = None
 
 
 def check_example_size(name: str, size: int) -> None:
@@ -132,16 +155,21 @@ def from_declared(declared: dict) -> ExportSpec:
     ranges = declared.get("value_ranges", {})
     for spec in inputs:
         if spec.name in ranges:
-            spec.value_range = list(ranges[spec.name])
-    dims = {}
-    for name, size in declared.get("dims", {}).items():
-        check_example_size(name, int(size))
-        dims[name] = int(size)
+            apply_range(spec, ranges[spec.name])
+    dims, given = {}, {}
+    for name, value in declared.get("dims", {}).items():
+        given[name] = check_user_dim(name, value)
+    for name, lim in declared.get("dim_limits", {}).items():
+        given[name] = check_user_dim(name, {**given.get(name, {}), "min": int(lim[0]), "max": int(lim[1])})
+    for name, g in given.items():
+        if "example" in g:
+            check_example_size(name, g["example"])
+            dims[name] = g["example"]
     return ExportSpec(
         inputs=inputs,
         output_names=list(declared["outputs"]) if declared.get("outputs") else None,
         dims=dims,
-        dim_limits={k: list(v) for k, v in declared.get("dim_limits", {}).items()},
+        dim_given=given,
         class_axes=dict(declared.get("class_axes", {})),
         description=declared.get("description"),
     )

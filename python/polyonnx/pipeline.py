@@ -13,10 +13,12 @@ orchestrates them, and is the place that decides what "a bundle that works" mean
 from __future__ import annotations
 
 import platform
+import re
 import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,18 +26,20 @@ import numpy as np
 
 from . import manifest as _manifest
 from ._progress import Steps, silent
-from ._spec import ExportSpec, InputSpec, check_example_size, from_declared, parse_input
+from ._spec import ExportSpec, InputSpec, apply_range, check_example_size, from_declared, parse_input
 from ._version import __version__
 from .bundle import Bundle, sha256_file, staging_folder
 from .compare import accumulate, compare_outputs, tolerance
 from .errors import PolyonnxError, VerificationError
-from .feeds import make_feeds, size_plan
+from ._dims import Dim, describe, discover, first_working, make_dim, plan_sizes
+from .feeds import make_feeds
 
 OPTIMIZE_CHOICES = ("none", "basic", "extended")
 QUANTIZE_CHOICES = ("auto", "none", "dynamic", "static", "fp16")
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 FP16_FILE = "model.fp16.onnx"
+DEFAULT_EXAMPLE = 2  # exporters specialize 0 and 1 (see _spec.check_example_size)
 
 
 def export(model, example_inputs=None, out=None, *, input_names=None, output_names=None, dynamic_axes=None,
@@ -43,7 +47,7 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
            verify: bool = True, force: bool = False, name: str | None = None, inputs: list[str] | None = None,
            dims: dict | None = None, value_ranges: dict | None = None, class_axes: dict | None = None,
            allow_pickle: bool = False, progress: bool | Steps = True, strategies=None,
-           quant_options=None) -> Bundle:
+           quant_options=None, feeds=None) -> Bundle:
     """Export ``model`` to a verified bundle in folder ``out`` and return it.
 
     model: an ``nn.Module``; or a string ``package.module:attr`` / ``path/file.py:attr``; or a path
@@ -59,6 +63,13 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
     quant_options: ``autoquant.QuantOptions`` or a dict of its fields: ``methods`` (calibration
         methods), ``per_channel``, ``op_types``, ``nodes_to_exclude``, ``labels``, ``max_drop``,
         ``runtimes`` (where latency is measured), ``threads``.
+    dims: per named dim, an example size (int) or constraints ``{"example", "min", "max",
+        "multiple_of"}``; what is not given is discovered from the model's own failures at probe sizes.
+    value_ranges: per input ``[low, high]`` (enforced for integer inputs; for floats only the
+        verification domain unless given as ``{"min", "max", "strict": True}``).
+    feeds: extra verification feed sets (a name->array dict, a list of them, or .npz paths), e.g.
+        valid indices or shape tensors random data cannot make. An imported model's
+        ``test_data_set_*/input_*.pb`` (ONNX backend-test layout) are used too.
     verify: False skips the run-time comparisons (the dynamic-dim graph checks still apply).
     strategies: exporters to try, in order (default ("dynamo", "legacy")).
     """
@@ -82,8 +93,9 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
     job = _Job(steps=steps, opset=int(opset), optimize=optimize, verify=verify)
     if strategies:
         job.strategies = tuple(strategies)
+    job.given_sets = _read_feed_sets(feeds)
     if isinstance(model, (str, Path)) and str(model).endswith(".onnx"):
-        job.import_onnx(Path(model), dims or {}, value_ranges or {}, class_axes or {})
+        job.import_onnx(Path(model), inputs, dims or {}, value_ranges or {}, class_axes or {})
         declared = {}
     else:
         declared = job.trace_torch(model, example_inputs, input_names, output_names, dynamic_axes, inputs,
@@ -119,6 +131,10 @@ class _Job:
         self.evaluation = None
         self.versions = {"torch": None, "onnxscript": None}
         self.strategies = None
+        self.upgrade = None  # export.upgrade of an imported graph with removed operator versions
+        self.given_sets: list[tuple[str, dict]] = []  # (source, feeds) the caller gave
+        self.dims: dict[str, Dim] = {}
+        self.plans, self.plan_feeds, self.plan_sources = [], [], []
 
     def __del__(self):
         shutil.rmtree(getattr(self, "tmp", ""), ignore_errors=True)
@@ -142,6 +158,7 @@ class _Job:
                 spec.class_axes.update(declared.get("class_axes", {}))
                 spec.output_names = list(declared["outputs"]) if declared.get("outputs") else None
                 spec.description = declared.get("description")
+                examples_given = True
             else:
                 if inputs:
                     spec = ExportSpec(inputs=[parse_input(s) for s in inputs])
@@ -153,19 +170,11 @@ class _Job:
                         "pass --input 'NAME:DTYPE[DIMS]' (e.g. --input 'x:float32[batch,3]'), give example_inputs, "
                         "or declare polyonnx_spec on the model (README: 'Declaring inputs on the model')",
                     )
-                known_dims = set(spec.dim_names())
-                for dname, size in dims.items():
-                    if dname not in known_dims:
-                        raise PolyonnxError("export (spec)", f"--dim {dname}={size} names no dynamic dim of the inputs",
-                                            f"the dynamic dims are {sorted(known_dims) or 'none'}")
-                    check_example_size(dname, int(size))
-                    spec.dims[dname] = int(size)
-                by_name = {s.name: s for s in spec.inputs}
-                for iname, rng in value_ranges.items():
-                    if iname not in by_name:
-                        raise PolyonnxError("export (spec)", f"--range names unknown input '{iname}'",
-                                            f"the inputs are {list(by_name)}")
-                    by_name[iname].value_range = list(rng)
+                examples_given = False
+            # The user's dims and ranges apply whether or not example inputs were given.
+            _apply_user_dims(spec, dims, examples_fixed=examples_given)
+            _apply_user_ranges(spec, value_ranges)
+            if not examples_given:
                 feeds = tx.example_feeds(spec, model)
             spec.class_axes.update(class_axes)
             spec.output_names = list(output_names) if output_names else spec.output_names
@@ -173,25 +182,38 @@ class _Job:
             self.spec, self.torch_model, self.declared = spec, model, declared
             self.input_names = [s.name for s in spec.inputs]
 
+            # Constraints: the user's, then the model's own failures at probe sizes in PyTorch.
+            self.dims = {d: make_dim(d, spec.dims[d], spec.dim_given.get(d)) for d in spec.dim_names()}
+            inputs_now = self._input_manifest()
+
+            def probe(sizes):
+                try:
+                    tx.torch_outputs(model, make_feeds(inputs_now, sizes, seed=101), self.input_names)
+                    return None
+                except Exception as e:  # the model's own error is the discovered reason
+                    return tx.condense(e, 240)
+
+            self.dims = discover(self.dims, probe, "torch")
+            self._set_plan(example=feeds, given=self.given_sets)
+
             # PyTorch's answers at every size set are the reference for both exporters.
-            self.plans = size_plan(spec.dims)
-            self.plan_feeds = [feeds] + [make_feeds(self._input_manifest(), plan, seed=i)
-                                         for i, plan in enumerate(self.plans[1:], start=1)]
             self.references = []
-            for plan, f in zip(self.plans, self.plan_feeds):
+            for plan, f, src in zip(self.plans, self.plan_feeds, self.plan_sources):
                 try:
                     self.references.append(tx.torch_outputs(model, f, self.input_names))
                 except PolyonnxError:
                     raise
                 except Exception as e:
                     shapes = {k: list(v.shape) for k, v in f.items()}
-                    first = "the example inputs" if f is feeds else f"sizes {plan}"
+                    first = "the example inputs" if src == "example" else (
+                        f"given feed set (input shapes {shapes})" if src != "generated" else f"sizes {plan}")
                     raise PolyonnxError(
                         "export (torch)", f"the model itself fails on {first} (input shapes {shapes}): "
                         f"{tx.condense(e, 300)}",
                         "check the --input shapes and static dims against what forward() expects"
-                        if f is feeds else
-                        "the model does not accept these sizes: declare that dim static, or fix forward()",
+                        if src != "generated" else
+                        "the model does not accept these sizes: give the dim's constraints with --dim "
+                        "NAME=SIZE,min=N,multiple_of=N (dims= in the API), or declare it static",
                     ) from e
             n_out = len(self.references[0])
             if spec.output_names is None:
@@ -201,8 +223,7 @@ class _Job:
                                     f"output names were given ({spec.output_names})", "give one name per output")
             self.references = [dict(zip(spec.output_names, r)) for r in self.references]
             self.output_specs = self._derive_outputs()
-            st["result"] = f"{len(self.plans)} size sets: " + ", ".join(
-                "{" + ", ".join(f"{k}={v}" for k, v in p.items()) + "}" for p in self.plans)
+            st["result"] = self._plan_text()
 
         from . import _export as tx
 
@@ -238,36 +259,115 @@ class _Job:
             )
         return declared
 
+    def _set_plan(self, example: dict | None = None, given=(), random_ok: bool = True) -> None:
+        """The verification plan: every size set of ``_dims.plan_sizes`` (the example feeds first,
+        generated feeds for the rest), then each given feed set (user's, or test data) as it is."""
+        given = list(given)
+        for _, f in given:
+            self._relax_for(self._sizes_of(f), "runs in the given feeds")
+        self.plans, self.plan_feeds, self.plan_sources = [], [], []
+        if random_ok:
+            inputs = self._input_manifest()
+            for i, sizes in enumerate(plan_sizes(self.dims)):
+                if i == 0 and example is not None:
+                    self.plans.append(dict(sizes)); self.plan_feeds.append(example); self.plan_sources.append("example")
+                else:
+                    self.plans.append(dict(sizes))
+                    self.plan_feeds.append(make_feeds(inputs, sizes, seed=i))
+                    self.plan_sources.append("generated")
+        for src, f in given:
+            self.plans.append(self._sizes_of(f)); self.plan_feeds.append(f); self.plan_sources.append(src)
+        if not self.plans:
+            raise PolyonnxError("export (plan)", "nothing to verify with", "give feeds (--feeds FILE.npz)")
+
+    def _sizes_of(self, feeds: dict) -> dict:
+        sizes = {}
+        for s in self.spec.inputs:
+            if s.name not in feeds:
+                raise PolyonnxError("export (feeds)", f"a given feed set lacks input '{s.name}' (it has {sorted(feeds)})",
+                                    f"give every input: {', '.join(x.name for x in self.spec.inputs)}")
+            shape = np.shape(feeds[s.name])
+            if len(shape) != len(s.shape):
+                raise PolyonnxError("export (feeds)", f"given input '{s.name}' has shape {list(shape)}, the model's "
+                                    f"is {s.shape}", "give arrays of the model's rank")
+            for axis, d in enumerate(s.shape):
+                if isinstance(d, int) and shape[axis] != d:
+                    raise PolyonnxError("export (feeds)", f"given input '{s.name}' axis {axis} is {shape[axis]}, the "
+                                        f"model fixes it to {d}", "give arrays of the model's shape")
+                if isinstance(d, str):
+                    if sizes.setdefault(d, int(shape[axis])) != int(shape[axis]):
+                        raise PolyonnxError("export (feeds)", f"dim '{d}' has two sizes in one given feed set",
+                                            "inputs that share a dim must agree on its size")
+        return sizes
+
+    def _relax_for(self, sizes: dict, why: str) -> None:
+        """A size that really runs beats a discovered constraint (discovery assumes monotone
+        acceptance; a feed that works proves otherwise). The user's constraints are kept."""
+        for d, n in sizes.items():
+            dim = self.dims.get(d)
+            if dim is None or dim.legal(n):
+                continue
+            origin = dict(dim.origin)
+            lo, hi, m = dim.min, dim.max, dim.multiple_of
+            if n < lo and not dim.given("min"):
+                lo, origin["min"] = n, f"{n} {why}"
+            if hi is not None and n > hi and not dim.given("max"):
+                hi, origin["max"] = None, f"{n} {why}"
+            if m > 1 and n % m and not dim.given("multiple_of"):
+                m = 1
+                origin.pop("multiple_of", None)
+            self.dims[d] = replace(dim, min=lo, max=hi, multiple_of=m, origin=origin)
+
+    def _plan_text(self) -> str:
+        text = f"{len(self.plans)} size sets: " + ", ".join(
+            "{" + ", ".join(f"{k}={v}" for k, v in p.items()) + "}" for p in self.plans)
+        constraints = [describe(d) for d in self.dims.values()
+                       if d.min > 1 or d.max is not None or d.multiple_of > 1]
+        return text + (("; " + "; ".join(constraints)) if constraints else "")
+
     def _input_manifest(self) -> list[dict]:
         return [s.to_manifest() for s in self.spec.inputs]
 
-    def _derive_outputs(self) -> list[dict]:
-        """Output shapes from PyTorch's answers: static where every size set agrees, a dim name where
-        the axis follows one input dim, a derived dim otherwise."""
+    def _derive_outputs(self, graph=None) -> list[dict]:
+        """Output shapes from the reference runs: static where every run agrees (and the graph, when
+        given, does not call the axis symbolic), a dim name where the axis follows one input dim, a
+        derived dim otherwise. The same dim model as the inputs, checked against every verified run."""
         specs = []
         self.derived_dims = {}
         from .feeds import dtype_name
 
+        declared = {}
+        if graph is not None:
+            from . import _graph
+
+            declared = {n: dims for n, _, dims in _graph.io_shapes(graph, "outputs")}
         for oname in self.spec.output_names:
             shapes = [r[oname].shape for r in self.references]
             ranks = {len(s) for s in shapes}
             if len(ranks) != 1:
                 raise PolyonnxError("export (torch)", f"output '{oname}' changes rank with input sizes {shapes}",
                                     "outputs must keep their rank")
+            rank = ranks.pop()
+            graph_dims = declared.get(oname) or [None] * rank
+            if len(graph_dims) != rank:
+                graph_dims = [None] * rank
             shape = []
-            for axis in range(ranks.pop()):
+            for axis in range(rank):
                 sizes = [s[axis] for s in shapes]
-                if len(set(sizes)) == 1:
-                    shape.append(int(sizes[0]))
-                    continue
-                follows = [d for d in self.spec.dims if all(p[d] == n for p, n in zip(self.plans, sizes))]
-                if follows:
+                follows = [d for d in self.spec.dims if all(p.get(d) == n for p, n in zip(self.plans, sizes))]
+                if len(set(sizes)) == 1 and (graph is None or isinstance(graph_dims[axis], int) or not follows):
+                    symbolic = graph is not None and not isinstance(graph_dims[axis], int)
+                    if not symbolic:
+                        shape.append(int(sizes[0]))
+                        continue
+                elif follows:
                     shape.append(follows[0])
-                else:
-                    dname = f"{oname}_dim{axis}".replace(".", "_").replace("/", "_").replace(":", "_").replace("-", "_")
-                    self.derived_dims[dname] = {"example": int(sizes[0]), "verified": sorted(set(int(n) for n in sizes)),
-                                                "derived": True}
-                    shape.append(dname)
+                    continue
+                dname = f"{oname}_dim{axis}".replace(".", "_").replace("/", "_").replace(":", "_").replace("-", "_")
+                dname = _graph_dim_name(dname)
+                self.derived_dims[dname] = {"example": int(sizes[0]), "verified": sorted(set(int(n) for n in sizes)),
+                                            "derived": True}
+                shape.append(dname)
             spec = {"name": oname, "dtype": dtype_name(self.references[0][oname].dtype), "shape": shape}
             if oname in self.spec.class_axes:
                 spec["class_axis"] = int(self.spec.class_axes[oname])
@@ -304,6 +404,7 @@ class _Job:
                     sizes = sorted({int(r[o['name']].shape[axis]) for r in self.references})
                     return (f"output '{o['name']}' axis {axis} follows '{want}' (sizes {sizes} in PyTorch), "
                             f"but the graph fixed it to {got}")
+        self._bound_indices(model, negative=False)
         # Name the graph's symbolic dims as the manifest does (metadata only).
         _graph.set_io_shapes(model, {s.name: s.shape for s in self.spec.inputs} |
                              {o["name"]: o["shape"] for o in self.output_specs})
@@ -313,6 +414,21 @@ class _Job:
             return _failure_text(check)
         self.torch_check = check
         return None
+
+    def _bound_indices(self, model, *, negative: bool) -> None:
+        """Integer inputs that index a constant table get the bound the graph proves, unless the
+        user gave one. Imports keep ONNX's negative indices ([-rows, rows-1], what ORT runs);
+        a torch export allows [0, rows-1], what nn.Embedding accepts."""
+        from . import _graph
+
+        for name, (rows, why) in _graph.index_bounds(model).items():
+            spec = next((s for s in self.spec.inputs if s.name == name), None)
+            if spec is None or spec.value_range_origin == "user":
+                continue
+            spec.value_range = [-rows if negative else 0, rows - 1]
+            spec.value_range_origin = why
+            if spec.verified_range is None or spec.verified_range[1] > rows - 1 or spec.verified_range[0] < -rows:
+                spec.verified_range = [0, rows - 1]
 
     def _run_check(self, path: Path, against: str, kind: str, *, reference_outputs, stage="export (verify)",
                    variant="fp32"):
@@ -357,56 +473,91 @@ class _Job:
         return check, outs
 
     # -- stage 1 (alternative): import an existing .onnx ----------------------------------------
-    def import_onnx(self, path: Path, dims: dict, value_ranges: dict, class_axes: dict) -> None:
-        from . import _graph
+    def import_onnx(self, path: Path, user_inputs: list[str] | None, dims: dict, value_ranges: dict,
+                    class_axes: dict) -> None:
+        from . import _graph, _ort, _upgrade
 
         with self.steps.step(f"import {path}") as st:
             if not path.is_file():
                 raise PolyonnxError("export (import)", f"no such file '{path}'", "check the .onnx path")
             model = _graph.load(path, stage="export (import)")
-            self.name = path.stem
-            inputs = []
-            all_dims: dict[str, int] = {}
-            for iname, dtype, shape in _graph.io_shapes(model, "inputs"):
-                named = []
-                for axis, d in enumerate(shape):
-                    if isinstance(d, int) and d > 0:
-                        named.append(d)
-                    else:
-                        dn = _graph.sanitize_dim(d if isinstance(d, str) else "", f"{iname}_dim{axis}")
-                        named.append(dn)
-                        all_dims.setdefault(dn, 2)
-                spec = InputSpec(iname, dtype, named, list(value_ranges[iname]) if iname in value_ranges else None)
-                if spec.value_range is None and dtype in ("int64", "int32"):
-                    spec.value_range = [0, 9]
-                    self.notes.append(f"input '{iname}' is integer and no --range was given: verified with values 0..9")
-                inputs.append(spec)
-            for dname, size in dims.items():
-                if dname not in all_dims:
-                    raise PolyonnxError("export (spec)", f"--dim {dname} names no dynamic dim of the graph",
-                                        f"its dynamic dims are {sorted(all_dims) or 'none'}")
-                all_dims[dname] = int(size)
+            self.name = path.stem if path.stem != "model" else path.parent.name or path.stem
+            dropped = _graph.normalize_inputs(model)
+            if dropped:
+                self.notes.append(f"{len(dropped)} initializers were listed among the graph inputs (old IR); "
+                                  "they are weights, not inputs, and were dropped from the inputs")
+            test_sets = _test_data_sets(path, model)
+            given = list(self.given_sets) + [("test_data", f) for f in test_sets]
+            model, self.upgrade = _upgrade.load_for_ort(model, [f for _, f in given])
+            if self.upgrade:
+                self.notes.append(f"upgraded from opset {self.upgrade['from_opset']} to {self.upgrade['to_opset']}: "
+                                  f"{self.upgrade['reason']}; checked against onnx's reference evaluator")
+            inputs, all_dims = _import_inputs(model, user_inputs)
+            for spec in inputs:
+                if spec.name in value_ranges:
+                    apply_range(spec, value_ranges[spec.name])
             self.spec = ExportSpec(inputs=inputs, dims=all_dims, class_axes=dict(class_axes))
+            self._bound_indices(model, negative=True)
+            for spec in inputs:
+                if spec.verified_range is None and spec.value_range is None and spec.dtype.startswith(("int", "uint")):
+                    spec.verified_range = [0, 9]
+                    self.notes.append(f"input '{spec.name}' is integer with no range the graph proves: verified with "
+                                      "values 0..9 (give --range or --feeds for other values)")
             self.spec.output_names = [n for n, _, _ in _graph.io_shapes(model, "outputs")]
             self.input_names = [s.name for s in inputs]
-            self.plans = size_plan(all_dims)
-            self.plan_feeds = [make_feeds(self._input_manifest(), plan, seed=i) for i, plan in enumerate(self.plans)]
-            # No PyTorch here: the imported graph as given is the reference for the optimized one.
+            pins = {s.name: s.shape for s in inputs}
+            _graph.set_io_shapes(model, pins)
             source = self.tmp / "source.onnx"
             _graph.save(model, source)
-            from . import _ort
-
             sess = _ort.session(source, level="none", stage="export (import)")
-            self.references = []
-            for plan, f in zip(self.plans, self.plan_feeds):
+            outputs = self.spec.output_names
+
+            def probe(sizes):
                 try:
-                    self.references.append(_ort.run(sess, f, self.spec.output_names, stage="export (import)"))
+                    _ort.run(sess, make_feeds(self._input_manifest(), sizes, seed=101), outputs, stage="export (import)")
+                    return None
+                except PolyonnxError as e:
+                    return e.message.split(": ", 1)[-1]
+
+            # Example sizes: the given feeds' sizes, else the user's, else 2 (moved up until the graph runs).
+            if given:
+                for d, n in self._sizes_of(given[0][1]).items():
+                    all_dims[d] = n if d not in (dims or {}) else all_dims[d]
+            _apply_user_dims(self.spec, dims, examples_fixed=False, traced=False)
+            self.dims = {d: make_dim(d, all_dims[d], self.spec.dim_given.get(d)) for d in self.spec.dim_names()}
+            random_ok = True
+            err = probe({d: x.example for d, x in self.dims.items()})
+            if err is not None and self.dims:
+                found = first_working(self.dims, probe)
+                if found is not None:
+                    self.dims = {d: replace(x, example=found[d]) for d, x in self.dims.items()}
+                    err = None
+            if err is not None:
+                if not given:
+                    raise VerificationError(
+                        "export (import)", f"the imported graph fails on generated feeds at sizes "
+                        f"{ {d: x.example for d, x in self.dims.items()} }: {err}",
+                        "give feeds it can run (--feeds FILE.npz, feeds= in the API: arrays named after the inputs, "
+                        "e.g. valid indices or shape tensors), a value range (--range NAME=LOW:HIGH), or the dims' "
+                        "sizes and constraints (--dim NAME=SIZE,min=N,multiple_of=N)")
+                random_ok = False
+                self.notes.append(f"generated feeds do not run ({_short(err)}): verified on the given feeds only")
+            else:
+                self.dims = discover(self.dims, probe, "onnxruntime")
+            self.spec.dims = {d: x.example for d, x in self.dims.items()}
+            self._set_plan(given=given, random_ok=random_ok)
+            self.feed_sources = {src: self.plan_sources.count(src) for src in dict.fromkeys(self.plan_sources)}
+            # No PyTorch here: the imported graph as given is the reference for the optimized one.
+            self.references = []
+            for plan, f, src in zip(self.plans, self.plan_feeds, self.plan_sources):
+                try:
+                    self.references.append(_ort.run(sess, f, outputs, stage="export (import)"))
                 except PolyonnxError as e:
                     raise VerificationError(
-                        "export (import)", f"the imported graph fails at sizes {plan}: {e.message}",
-                        "pass --dim NAME=SIZE with sizes the model accepts, or fix the graph's dynamic dims",
+                        "export (import)", f"the imported graph fails on the {src} feeds at sizes {plan}: {e.message}",
+                        "check the given feeds, or the dims' constraints (--dim NAME=SIZE,min=N,multiple_of=N)",
                     ) from None
-            self.output_specs = self._derive_outputs()
+            self.output_specs = self._derive_outputs(graph=model)
             _graph.set_io_shapes(model, {s.name: s.shape for s in inputs} | {o["name"]: o["shape"] for o in self.output_specs})
             _graph.save(model, source)
             self.raw_path = source
@@ -414,7 +565,8 @@ class _Job:
             self.torch_check = None
             self.attempts.append({"strategy": "onnx-import", "ok": True})
             self.declared = {}
-            st["result"] = f"{len(inputs)} inputs, {len(self.output_specs)} outputs, dims {all_dims or 'none'}"
+            st["result"] = (f"{len(inputs)} inputs, {len(self.output_specs)} outputs; " + self._plan_text()
+                            + (f"; feeds: {self.feed_sources}" if given else ""))
 
     # -- stage 2: optimize + fp32 variant ---------------------------------------------------------
     def write_fp32(self, stage: Path) -> None:
@@ -615,9 +767,12 @@ class _Job:
             "default_variant": "fp32",
             "export": {"source": "onnx" if self.strategy == "onnx-import" else "torch",
                        "strategy": self.strategy, "attempts": self.attempts,
-                       "example_sizes": {k: int(v) for k, v in self.spec.dims.items()},
+                       "example_sizes": {k: int(v.example) for k, v in self.dims.items()},
+                       "feeds": {src: self.plan_sources.count(src) for src in dict.fromkeys(self.plan_sources)},
                        "seconds": round(self.seconds, 2)},
         }
+        if self.upgrade:
+            m["export"]["upgrade"] = self.upgrade
         if self.description:
             m["description"] = self.description
         if self.notes:
@@ -628,14 +783,158 @@ class _Job:
 
     def _dims_manifest(self) -> dict:
         dims = {}
-        for dname, example in self.spec.dims.items():
-            entry = {"example": int(example), "verified": sorted({int(p[dname]) for p in self.plans})}
-            lim = self.spec.dim_limits.get(dname)
-            if lim:
-                entry["min"], entry["max"] = int(lim[0]), int(lim[1])
-            dims[dname] = entry
+        for dname, dim in self.dims.items():
+            dims[dname] = dim.to_manifest([p[dname] for p in self.plans if dname in p])
         dims.update(self.derived_dims)
         return dims
+
+
+def _read_feed_sets(feeds) -> list[tuple[str, dict]]:
+    """``feeds=``: a dict, a list of dicts, or .npz paths -> [("user", {name: array})]."""
+    if feeds is None:
+        return []
+    items = [feeds] if isinstance(feeds, (dict, str, Path)) else list(feeds)
+    out = []
+    for item in items:
+        if isinstance(item, (str, Path)):
+            try:
+                with np.load(str(item), allow_pickle=False) as z:
+                    item = {k: z[k] for k in z.files}
+            except (OSError, ValueError) as e:
+                raise PolyonnxError("export (feeds)", f"cannot read feeds file '{item}' ({e})",
+                                    "give an .npz with one array per input, named after it (np.savez)") from None
+        if not isinstance(item, dict):
+            raise PolyonnxError("export (feeds)", f"a feed set is a {type(item).__name__}",
+                                "give dicts of input name -> array, or .npz paths")
+        out.append(("user", {k: np.asarray(v) for k, v in item.items()}))
+    return out
+
+
+def _graph_dim_name(name: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", name)[:64]
+    return name if re.match(r"[A-Za-z_]", name) else f"d_{name}"[:64]
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _test_data_sets(path: Path, model) -> list[dict]:
+    """Feed sets stored beside a model in the ONNX backend-test layout (test_data_set_*/input_*.pb),
+    matched to graph inputs by the tensor's name, else by order among the real inputs."""
+    import onnx
+    from onnx import numpy_helper
+
+    from . import _graph
+
+    names = [n for n, _, _ in _graph.io_shapes(model, "inputs")]
+    sets = []
+    for folder in sorted(path.parent.glob("test_data_set_*")):
+        files = sorted(folder.glob("input_*.pb"), key=lambda f: int(re.sub(r"\D", "", f.stem) or 0))
+        if not files:
+            continue
+        feeds = {}
+        for i, f in enumerate(files):
+            t = onnx.TensorProto()
+            try:
+                t.ParseFromString(f.read_bytes())
+            except Exception as e:
+                raise PolyonnxError("export (import)", f"'{f}' is not a TensorProto ({type(e).__name__})",
+                                    "remove it, or give feeds with --feeds FILE.npz") from None
+            name = t.name if t.name in names else (names[i] if i < len(names) else None)
+            if name is None:
+                break
+            feeds[name] = numpy_helper.to_array(t)
+        if set(feeds) == set(names):
+            sets.append(feeds)
+    return sets
+
+
+def _import_inputs(model, user_inputs: list[str] | None) -> tuple[list[InputSpec], dict]:
+    """Input specs of an imported graph: its named dims (shared where the graph shares a name),
+    a distinct dim per placeholder axis ('?', '', unk__N), then the user's --input specs on top:
+    name, tie or pin any dim; a mismatch with the graph is an error."""
+    from . import _graph
+
+    inputs, all_dims, taken = [], {}, set()
+    for iname, dtype, shape in _graph.io_shapes(model, "inputs"):
+        named = []
+        for axis, d in enumerate(shape):
+            if isinstance(d, int) and d > 0:
+                named.append(d)
+                continue
+            if isinstance(d, str) and not _graph.is_placeholder(d):
+                dn = _graph.sanitize_dim(d, f"{iname}_dim{axis}")
+            else:
+                dn = _graph.sanitize_dim(f"{iname}_dim{axis}", f"input{len(inputs)}_dim{axis}")
+                while dn in taken and dn not in named:
+                    dn += "_"
+            taken.add(dn)
+            named.append(dn)
+            all_dims.setdefault(dn, DEFAULT_EXAMPLE)
+        inputs.append(InputSpec(iname, dtype, named))
+    if user_inputs:
+        by_name = {s.name: s for s in inputs}
+        for text in user_inputs:
+            want = parse_input(text)
+            have = by_name.get(want.name)
+            if have is None:
+                raise PolyonnxError("export (spec)", f"--input names '{want.name}', which the graph does not have",
+                                    f"the graph's inputs are {list(by_name)}")
+            if want.dtype != have.dtype:
+                raise PolyonnxError("export (spec)", f"--input '{want.name}' says {want.dtype}, the graph says {have.dtype}",
+                                    f"write {want.name}:{have.dtype}[...]")
+            if len(want.shape) != len(have.shape):
+                raise PolyonnxError("export (spec)", f"--input '{want.name}' has rank {len(want.shape)}, the graph's "
+                                    f"is {len(have.shape)} {have.shape}", "give one entry per axis")
+            for axis, (w, h) in enumerate(zip(want.shape, have.shape)):
+                if isinstance(h, int) and w != h:
+                    raise PolyonnxError("export (spec)", f"--input '{want.name}' axis {axis} is {w}, but the graph fixes "
+                                        f"it to {h}", f"write {h} there")
+            have.shape = list(want.shape)
+        all_dims = {}
+        for s in inputs:
+            for d in s.shape:
+                if isinstance(d, str):
+                    all_dims.setdefault(d, DEFAULT_EXAMPLE)
+    return inputs, all_dims
+
+
+def _apply_user_dims(spec: ExportSpec, dims: dict, *, examples_fixed: bool, traced: bool = True) -> None:
+    """``dims=`` / --dim: an example size (int) or constraints (dict) per named dim; merged over the
+    model's own polyonnx_spec. Example inputs fix the example sizes; constraints still apply."""
+    from ._dims import check_user_dim
+
+    known = spec.dim_names()
+    for name, value in (dims or {}).items():
+        if name not in known:
+            raise PolyonnxError("export (spec)", f"--dim {name} names no dynamic dim of the inputs",
+                                f"the dynamic dims are {sorted(known) or 'none'}")
+        given = check_user_dim(name, {**spec.dim_given.get(name, {}), **check_user_dim(name, value)})
+        if "example" in given:
+            if examples_fixed and given["example"] != spec.dims.get(name):
+                raise PolyonnxError("export (spec)", f"--dim {name} gives example {given['example']}, but the example "
+                                    f"inputs have {name}={spec.dims.get(name)}",
+                                    "give only constraints (min/max/multiple_of) with example inputs, or matching sizes")
+            if traced:
+                check_example_size(name, given["example"])
+            spec.dims[name] = given["example"]
+        spec.dim_given[name] = given
+    for name in known:
+        if name not in spec.dims:
+            g = spec.dim_given.get(name, {})
+            m = g.get("multiple_of", 1)
+            # The default example (2) moved up to the first legal size the constraints allow.
+            spec.dims[name] = -(-max(DEFAULT_EXAMPLE, g.get("min", 1)) // m) * m
+
+
+def _apply_user_ranges(spec: ExportSpec, value_ranges: dict) -> None:
+    by_name = {s.name: s for s in spec.inputs}
+    for iname, rng in (value_ranges or {}).items():
+        if iname not in by_name:
+            raise PolyonnxError("export (spec)", f"--range names unknown input '{iname}'", f"the inputs are {list(by_name)}")
+        apply_range(by_name[iname], rng)
 
 
 def _quant_options(mode: str, calibration, given):
@@ -716,8 +1015,14 @@ def _summary(check: dict) -> str:
         if m.get("exact") is not None and m.get("max_abs") in (0.0, None):
             parts.append(f"{oname}: exact" if m.get("exact") else f"{oname}: differs")
             continue
+        if m.get("max_abs") is None or m.get("cosine") is None:
+            # No comparable run (e.g. --no-verify on a graph that failed): say so, don't format None.
+            parts.append(f"{oname}: not compared")
+            continue
         text = f"{oname}: max_abs {m['max_abs']:.2e}, cosine {m['cosine']:.6f}"
         if m.get("argmax_agreement") is not None:
             text += f", argmax {m['argmax_agreement']:.3f}"
         parts.append(text)
+    if check.get("error") and not check["passed"]:
+        parts.append(_short(check["error"]))
     return ("passed; " if check["passed"] else "FAILED; ") + "; ".join(parts)

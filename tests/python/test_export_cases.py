@@ -45,7 +45,12 @@ def test_api_with_example_tensors_and_torch_dynamic_axes(tmp_path):
                              dynamic_axes={"ids": {0: "batch", 1: "seq"}, "mask": {0: "batch", 1: "seq"}},
                              output_names=["scores", "hidden"], quantize="none", progress=False)
     assert [i["shape"] for i in bundle.inputs] == [["batch", "seq"], ["batch", "seq"]]
-    assert bundle.inputs[0]["value_range"] == [int(ids.min()), int(ids.max())]
+    # The example's min/max is only what verification drew from; the enforced domain is the
+    # embedding table the graph indexes (issue #10: example values never become limits).
+    vocab = model.embed.num_embeddings
+    assert bundle.inputs[0]["verified_range"] == [int(ids.min()), int(ids.max())]
+    assert bundle.inputs[0]["value_range"] == [0, vocab - 1]
+    assert "Gather" in bundle.inputs[0]["value_range_origin"] and str(vocab) in bundle.inputs[0]["value_range_origin"]
     assert [o["shape"] for o in bundle.outputs] == [["batch", 5], ["batch", "seq", 8]]
     sess = ort.InferenceSession(str(bundle.path / "model.onnx"))
     ids2, mask2 = torch.randint(0, 50, (1, 9)), torch.rand(1, 9)
