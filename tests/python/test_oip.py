@@ -109,6 +109,10 @@ def reference(bundle: Path, feeds: dict) -> dict[str, np.ndarray]:
 
 
 def assert_same(got: np.ndarray, want: np.ndarray, what: str):
+    if want.dtype == object:  # strings: tritonclient gives bytes (binary) or str (JSON)
+        decoded = [g.decode() if isinstance(g, bytes) else g for g in got.ravel()]
+        assert got.shape == want.shape and decoded == list(want.ravel()), f"{what}: {got} vs {want}"
+        return
     assert got.dtype == want.dtype and got.shape == want.shape, f"{what}: {got.dtype}{got.shape} vs {want.dtype}{want.shape}"
     if want.dtype.kind == "f":
         bound = TOL["atol"] + TOL["rtol"] * float(np.max(np.abs(want)))
@@ -237,7 +241,7 @@ def test_the_servers_own_json_api_still_answers(servers):
     assert status == 200 and len(json.loads(body)["outputs"]["logits"][0]) == 4
 
 
-# -- several dtypes and outputs: a hand-built bundle (int64, bool and float32 in and out) ----------
+# -- several dtypes and outputs: a hand-built bundle (float32, int64, bool, string in and out) ----
 
 @pytest.fixture(scope="module")
 def three_outputs(tmp_path_factory):
@@ -253,13 +257,14 @@ def three_outputs(tmp_path_factory):
         helper.make_node("Constant", [], ["one"], value=helper.make_tensor("one", TensorProto.INT64, [], [1])),
         helper.make_node("Add", ["ids", "one"], ["n"]),
         helper.make_node("Not", ["flag"], ["f"]),
+        helper.make_node("Identity", ["words"], ["echo"]),
     ]
     graph = helper.make_graph(
         nodes, "three",
         [vi("x", TensorProto.FLOAT, ["batch", 3]), vi("ids", TensorProto.INT64, ["batch"]),
-         vi("flag", TensorProto.BOOL, ["batch"])],
+         vi("flag", TensorProto.BOOL, ["batch"]), vi("words", TensorProto.STRING, ["batch"])],
         [vi("y", TensorProto.FLOAT, ["batch", 3]), vi("n", TensorProto.INT64, ["batch"]),
-         vi("f", TensorProto.BOOL, ["batch"])])
+         vi("f", TensorProto.BOOL, ["batch"]), vi("echo", TensorProto.STRING, ["batch"])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
     model.ir_version = 10  # onnx's default IR is newer than onnxruntime-node 1.30 loads
     folder = tmp_path_factory.mktemp("three") / "three_outputs"
@@ -271,8 +276,10 @@ def three_outputs(tmp_path_factory):
         "schema_version": 2, "name": "three_outputs",
         "producer": {"polyonnx": "0.1.0", "onnx": onnx.__version__, "onnxruntime": "1.32.0", "torch": None},
         "opset": 20, "ir_version": 10,
-        "inputs": [spec("x", "float32", ["batch", 3]), spec("ids", "int64", ["batch"]), spec("flag", "bool", ["batch"])],
-        "outputs": [spec("y", "float32", ["batch", 3]), spec("n", "int64", ["batch"]), spec("f", "bool", ["batch"])],
+        "inputs": [spec("x", "float32", ["batch", 3]), spec("ids", "int64", ["batch"]), spec("flag", "bool", ["batch"]),
+                   spec("words", "string", ["batch"])],
+        "outputs": [spec("y", "float32", ["batch", 3]), spec("n", "int64", ["batch"]), spec("f", "bool", ["batch"]),
+                    spec("echo", "string", ["batch"])],
         "dims": {"batch": {"example": 3, "verified": [1, 3]}},
         "variants": {"fp32": {"file": "model.onnx", "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
                               "opset": 20, "ir_version": 10, "optimization": "none",
@@ -292,10 +299,11 @@ def three_outputs(tmp_path_factory):
 def test_outputs_come_back_as_requested_in_the_requested_order(three_outputs, binary):
     bundle, server = three_outputs
     feeds = {"x": np.array([[0.5, -1.0, 3.25], [1e-3, 7.0, -2.5]], dtype=np.float32),
-             "ids": np.array([41, -(2**40)], dtype=np.int64), "flag": np.array([True, False])}
+             "ids": np.array([41, -(2**40)], dtype=np.int64), "flag": np.array([True, False]),
+             "words": np.array(["héllo", ""], dtype=object)}
     want = reference(bundle, feeds)
     client = th.InferenceServerClient(server.host)
-    asked = ["f", "n"]
+    asked = ["f", "echo", "n"]
     result = client.infer("three_outputs", infer_inputs(feeds, binary),
                           outputs=[th.InferRequestedOutput(o, binary_data=binary) for o in asked])
     assert [o["name"] for o in result.get_response()["outputs"]] == asked

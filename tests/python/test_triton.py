@@ -308,3 +308,15 @@ def test_a_model_file_that_does_not_match_its_sha256_is_not_copied(example_bundl
     out = run_cli(str(bundle), "-o", str(tmp_path / "repo"))
     assert out.returncode == 2 and "does not match its sha256" in out.stderr
     assert not (tmp_path / "repo").exists()
+
+
+def test_a_name_with_characters_a_folder_cannot_hold_becomes_underscores():
+    m = copy.deepcopy(FULL)
+    m["name"] = "org/model:v1"
+    assert config_of(m).name == "org_model_v1"
+    assert config_of(m, variant="int8").name == "org_model_v1_int8"
+
+
+def test_polyonnx_help_lists_the_triton_command():
+    out = subprocess.run([sys.executable, "-m", "polyonnx", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "triton" in out.stdout
