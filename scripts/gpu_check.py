@@ -163,7 +163,8 @@ def main() -> int:
         rows += check_bundle(folder, tolerances, providers, args.runs)
     print_table(rows)
     failed = [r for r in rows if not r["passed"]]
-    print(f"gpu-check: {len(rows) - len(failed)} of {len(rows)} rows ok" + (f"; failing: {len(failed)}" if failed else ""))
+    failing = f"; failing: {len(failed)}" if failed else ""
+    print(f"gpu-check: {len(rows) - len(failed)} of {len(rows)} rows ok{failing}")
     return 1 if failed else 0
 
 

@@ -32,7 +32,8 @@ def run(args) -> int:
     if args.variants:
         variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
         if not variants:
-            raise PolyonnxError("triton", f"--variants {args.variants!r} names no variant", "pass e.g. --variants fp32,int8")
+            raise PolyonnxError("triton", f"--variants {args.variants!r} names no variant",
+                                "pass e.g. --variants fp32,int8")
     options = TritonOptions(variants=variants, instances=args.instances, kind=args.kind,
                             max_batch=args.max_batch, tensorrt=args.tensorrt)
     written = write_repository(args.bundles, args.out, options, force=args.force)

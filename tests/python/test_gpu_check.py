@@ -24,7 +24,8 @@ def test_simulated_run_has_a_cpu_and_a_cuda_row_per_example_variant(example_bund
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_check.py"), str(example_bundles),
                           "--simulate", "--runs", "2"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
-    rows = [line.split() for line in out.stdout.splitlines() if line.split()[:1] and not line.startswith(("gpu-check", "bundle", "-"))]
+    lines = [line for line in out.stdout.splitlines() if line.strip()]
+    rows = [line.split() for line in lines if not line.startswith(("gpu-check", "bundle", "-"))]
     want = set()
     for manifest_path in example_bundles.glob("*/polyonnx.json"):
         manifest = json.loads(manifest_path.read_text())

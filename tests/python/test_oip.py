@@ -113,7 +113,7 @@ def assert_same(got: np.ndarray, want: np.ndarray, what: str):
         decoded = [g.decode() if isinstance(g, bytes) else g for g in got.ravel()]
         assert got.shape == want.shape and decoded == list(want.ravel()), f"{what}: {got} vs {want}"
         return
-    assert got.dtype == want.dtype and got.shape == want.shape, f"{what}: {got.dtype}{got.shape} vs {want.dtype}{want.shape}"
+    assert (got.dtype, got.shape) == (want.dtype, want.shape), f"{what}: {got.dtype}{got.shape}, want {want.shape}"
     if want.dtype.kind == "f":
         bound = TOL["atol"] + TOL["rtol"] * float(np.max(np.abs(want)))
         assert float(np.max(np.abs(got - want))) <= bound, what
@@ -193,7 +193,8 @@ def test_errors_are_json_strings_with_4xx_statuses(servers, example_bundles):
     assert err.value.status() == "404" and "no model 'no_such_model'" in err.value.message()
     ok = np.array([[1, 2]], dtype=np.int64)
     with pytest.raises(InferenceServerException) as err:
-        client.infer("text_transformer", infer_inputs({spec["name"]: ok}, True), outputs=[th.InferRequestedOutput("nope")])
+        client.infer("text_transformer", infer_inputs({spec["name"]: ok}, True),
+                     outputs=[th.InferRequestedOutput("nope")])
     assert err.value.status() == "400" and "nope" in err.value.message()
 
 
