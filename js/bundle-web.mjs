@@ -8,6 +8,9 @@ import { MANIFEST_NAME, fromJson } from './manifest.mjs';
 const FIX_SERVE = 'serve the whole bundle folder (every file polyonnx.json names) at that URL; '
   + '`python -m polyonnx demo BUNDLE` serves one';
 
+// The same limit as js/bundle.js and python/polyonnx/manifest.py.
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
 function pageBase() {
   if (globalThis.document && globalThis.document.baseURI) return globalThis.document.baseURI;
   if (globalThis.location && globalThis.location.href) return globalThis.location.href;
@@ -58,7 +61,17 @@ async function fetchOk(url, what, ErrorClass) {
 export async function fetchBundle(where) {
   const { manifestUrl, dirUrl } = locate(where);
   const response = await fetchOk(manifestUrl, `bundle ${dirUrl.href}`, ManifestError);
-  const manifest = fromJson(await response.text(), { where: manifestUrl.href });
+  const raw = await readAtMost(response, MAX_MANIFEST_BYTES, () => new ManifestError('load',
+    `${manifestUrl.href} is more than ${MAX_MANIFEST_BYTES} bytes, more than a manifest can be`, 're-export the bundle'));
+  let text;
+  try {
+    // fatal and ignoreBOM: invalid UTF-8 and a BOM are refused, as Node's load() and Python refuse them.
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(raw);
+  } catch (e) {
+    throw new ManifestError('load', `${manifestUrl.href} is not UTF-8 text`,
+      're-export the bundle (polyonnx.json is UTF-8 JSON written by `polyonnx export`)', { cause: e });
+  }
+  const manifest = fromJson(text, { where: manifestUrl.href });
   return {
     dir: dirUrl.href,
     where: manifestUrl.href,
@@ -81,6 +94,29 @@ async function sha256(bytes, what) {
   return hex(await subtle.digest('SHA-256', bytes));
 }
 
+/** The response body, refused (tooLong()) as soon as it passes `limit` bytes. */
+async function readAtMost(response, limit, tooLong) {
+  if (!response.body || !response.body.getReader) {
+    const whole = new Uint8Array(await response.arrayBuffer());
+    if (whole.length > limit) throw tooLong();
+    return whole;
+  }
+  const reader = response.body.getReader();
+  const bytes = new Uint8Array(limit);
+  let got = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (got + value.length > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLong();
+    }
+    bytes.set(value, got);
+    got += value.length;
+  }
+  return got === limit ? bytes : bytes.subarray(0, got);
+}
+
 async function fetchChecked(dirUrl, entry, what) {
   const url = new URL(entry.file, dirUrl);
   // Plain names only (the schema says so too): a manifest must not point the page elsewhere.
@@ -90,12 +126,20 @@ async function fetchChecked(dirUrl, entry, what) {
       're-export the bundle: model files are plain names inside the bundle folder', { details: { file: entry.file } });
   }
   const response = await fetchOk(url, what, IntegrityError);
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  if (bytes.length !== entry.bytes) {
-    throw new IntegrityError('load',
-      `${what}: ${url.href} is ${bytes.length} bytes, but polyonnx.json records ${entry.bytes} (truncated or replaced)`,
-      `${FIX_SERVE}; or re-export the bundle`, { details: { file: entry.file, expected: entry.bytes, found: bytes.length } });
+  const sizeError = (found, more = false) => new IntegrityError('load',
+    `${what}: ${url.href} is ${more ? `more than ${entry.bytes}` : found} bytes, but polyonnx.json records ${entry.bytes} `
+    + '(truncated or replaced)', `${FIX_SERVE}; or re-export the bundle`,
+    { details: { file: entry.file, expected: entry.bytes, found } });
+  // Size before the body (issue #11): a declared length that differs is refused unread, and a body
+  // without one is read only up to the recorded size (one byte more proves it too long).
+  const declared = response.headers.get('Content-Length');
+  if (declared !== null && declared !== '' && Number(declared) !== entry.bytes
+      && !response.headers.get('Content-Encoding')) {
+    if (response.body) await response.body.cancel().catch(() => {});
+    throw sizeError(Number(declared));
   }
+  const bytes = await readAtMost(response, entry.bytes, () => sizeError(entry.bytes + 1, true));
+  if (bytes.length !== entry.bytes) throw sizeError(bytes.length);
   const digest = await sha256(bytes, what);
   if (digest !== entry.sha256) {
     throw new IntegrityError('load',

@@ -21,6 +21,76 @@ async function statOrNull(p) {
   }
 }
 
+// polyonnx.json is a few KB; the cap keeps a mistaken or hostile file from being read whole.
+// The same limit as python/polyonnx/manifest.py MAX_MANIFEST_BYTES.
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Open `file` for reading only if it is a regular file: O_NONBLOCK so that a FIFO does not block
+ * the open (a FIFO polyonnx.json hung load() and every later request of a worker, issue #11), and
+ * the type and size come from the open descriptor, so what is checked is what is read.
+ * Returns { handle, size } or { problem } ('missing' | 'not a regular file (a FIFO)' | ...).
+ */
+async function openRegular(file) {
+  let handle;
+  try {
+    handle = await fs.promises.open(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK || 0));
+  } catch (e) {
+    if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return { problem: 'missing' };
+    return { problem: `cannot be opened (${e.code || e.message})` };
+  }
+  const st = await handle.stat();
+  if (!st.isFile()) {
+    await handle.close();
+    const kind = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() ? 'a character device'
+      : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : 'not a file';
+    return { problem: `not a regular file (${kind})` };
+  }
+  return { handle, size: st.size };
+}
+
+/** Exactly `size` bytes from the start of an open file (a file that shrank meanwhile: fewer). */
+async function readExactly(handle, size) {
+  const bytes = Buffer.allocUnsafe(size);
+  let got = 0;
+  while (got < size) {
+    const { bytesRead } = await handle.read(bytes, got, size - got, got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got === size ? bytes : bytes.subarray(0, got);
+}
+
+async function readManifestText(manifestPath, dir) {
+  const opened = await openRegular(manifestPath);
+  if (opened.problem === 'missing') {
+    throw new ManifestError('load', `no ${MANIFEST_NAME} in '${dir}'`,
+      'pass the folder that `polyonnx export -o DIR` wrote, or export one first');
+  }
+  if (opened.problem) {
+    throw new ManifestError('load', `'${manifestPath}' is ${opened.problem.startsWith('not') ? '' : 'a file that '}${opened.problem}`,
+      're-export the bundle: polyonnx.json is a plain file that `polyonnx export` writes');
+  }
+  const { handle, size } = opened;
+  try {
+    if (size > MAX_MANIFEST_BYTES) {
+      throw new ManifestError('load', `'${manifestPath}' is ${size} bytes, more than a manifest can be (${MAX_MANIFEST_BYTES} bytes)`,
+        're-export the bundle');
+    }
+    const bytes = await readExactly(handle, size);
+    try {
+      // fatal: invalid UTF-8 is refused, as Python refuses it (readFile's 'utf8' replaced it with U+FFFD);
+      // ignoreBOM keeps a BOM in the text, so JSON.parse refuses it as Python's json does.
+      return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+    } catch (e) {
+      throw new ManifestError('load', `${manifestPath} is not UTF-8 text`,
+        're-export the bundle (polyonnx.json is UTF-8 JSON written by `polyonnx export`)', { cause: e });
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Read and validate the bundle at `where` (a folder, or the path of its polyonnx.json).
  * @returns {Promise<{dir: string, where: string, manifest: object, readVariantFiles: Function}>}
@@ -46,14 +116,7 @@ async function readBundle(where) {
     throw new ManifestError('load', `'${where}' does not exist`,
       'pass the folder that `polyonnx export -o DIR` wrote, or export one first');
   }
-  let text;
-  try {
-    text = await fs.promises.readFile(manifestPath, 'utf8');
-  } catch (e) {
-    throw new ManifestError('load', `no ${MANIFEST_NAME} in '${dir}' (${e.code || e.message})`,
-      'pass the folder that `polyonnx export -o DIR` wrote, or export one first', { cause: e });
-  }
-  const manifest = fromJson(text, { where: manifestPath });
+  const manifest = fromJson(await readManifestText(manifestPath, dir), { where: manifestPath });
   return {
     dir,
     where: manifestPath,
@@ -93,18 +156,28 @@ async function resolveInside(dir, file, what) {
 
 async function readChecked(dir, entry, what) {
   const real = await resolveInside(dir, entry.file, what);
-  const st = await statOrNull(real);
-  if (!st || !st.isFile()) {
+  const opened = await openRegular(real);
+  if (opened.problem === 'missing') {
     throw new IntegrityError('load', `${what}: the bundle lacks '${entry.file}' (looked for ${real})`, FIX_COPY,
       { details: { file: entry.file } });
   }
-  // Size first: a truncated copy fails without reading the file.
-  if (st.size !== entry.bytes) {
-    throw new IntegrityError('load',
-      `${what}: '${real}' is ${st.size} bytes, but polyonnx.json records ${entry.bytes} (truncated or replaced)`,
-      FIX_COPY, { details: { file: entry.file, expected: entry.bytes, found: st.size } });
+  if (opened.problem) {
+    throw new IntegrityError('load', `${what}: '${real}' is ${opened.problem}: model files are plain files`, FIX_COPY,
+      { details: { file: entry.file } });
   }
-  const bytes = await fs.promises.readFile(real);
+  const { handle, size } = opened;
+  let bytes;
+  try {
+    // Size first, from the open file: a truncated copy (or a file the manifest lies about) fails unread.
+    if (size !== entry.bytes) {
+      throw new IntegrityError('load',
+        `${what}: '${real}' is ${size} bytes, but polyonnx.json records ${entry.bytes} (truncated or replaced)`,
+        FIX_COPY, { details: { file: entry.file, expected: entry.bytes, found: size } });
+    }
+    bytes = await readExactly(handle, size);
+  } finally {
+    await handle.close();
+  }
   const digest = crypto.createHash('sha256').update(bytes).digest('hex');
   if (digest !== entry.sha256) {
     throw new IntegrityError('load',

@@ -1,0 +1,156 @@
+'use strict';
+// Hostile inputs (issue #11): each ends in a typed polyonnx error, never a hang, a foreign
+// exception or memory the process keeps. Bundles here are built from the shared minimal manifest
+// with made-up model bytes: nothing reaches onnxruntime, so no fixtures are needed.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const { ManifestError, IntegrityError } = require('../../js/errors');
+const { readBundle, _readVariantFiles } = require('../../js/bundle');
+const { ROOT } = require('./_helpers');
+
+const MINIMAL = path.join(ROOT, 'shared-schemas', 'examples', 'valid', 'minimal.json');
+
+/** A bundle folder whose fp32 variant records `model` (bytes) as model.onnx. */
+function tinyBundle(model = Buffer.from('not really onnx, but hashed and sized like a model')) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'polyonnx-hostile-'));
+  const m = JSON.parse(fs.readFileSync(MINIMAL, 'utf8'));
+  m.variants.fp32.bytes = model.length;
+  m.variants.fp32.sha256 = crypto.createHash('sha256').update(model).digest('hex');
+  fs.writeFileSync(path.join(dir, 'polyonnx.json'), JSON.stringify(m, null, 2));
+  fs.writeFileSync(path.join(dir, 'model.onnx'), model);
+  return { dir, manifest: m };
+}
+
+function mkfifo(p) {
+  require('node:child_process').execFileSync('mkfifo', [p]);
+}
+
+/** Settles with the promise, or rejects after `ms` (a hang is a failure, not a stuck test). */
+function within(promise, ms, what) {
+  let timer;
+  const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms); });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** Unblock anything stuck opening the FIFO for reading (so a failing test does not hang the run). */
+function releaseFifo(p) {
+  try {
+    fs.closeSync(fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+  } catch { /* nobody was reading: ENXIO */ }
+}
+
+// --- 8. load() checks file type and size before reading -------------------------------------------
+test('a FIFO polyonnx.json is refused with a ManifestError, not read forever', async () => {
+  const { dir } = tinyBundle();
+  const m = path.join(dir, 'polyonnx.json');
+  fs.unlinkSync(m);
+  mkfifo(m);
+  try {
+    await assert.rejects(within(readBundle(dir), 3000, 'readBundle'), (e) => {
+      assert.ok(e instanceof ManifestError, e.stack);
+      assert.match(e.message, /not a regular file/);
+      return true;
+    });
+  } finally {
+    releaseFifo(m);
+  }
+});
+
+test('polyonnx.json that is not UTF-8 is a ManifestError, as in Python (not silently replaced)', async () => {
+  const { dir } = tinyBundle();
+  const m = path.join(dir, 'polyonnx.json');
+  fs.writeFileSync(m, Buffer.from(fs.readFileSync(m, 'utf8').replace('"tiny_mlp"', '"tiny_XXmlp"').replace('XX', '\u0000\u0000'))
+    .map((b) => (b === 0 ? 0xff : b)));
+  await assert.rejects(readBundle(dir), (e) => e instanceof ManifestError && /not UTF-8/.test(e.message));
+});
+
+test('a UTF-16 polyonnx.json is a ManifestError', async () => {
+  const { dir } = tinyBundle();
+  const m = path.join(dir, 'polyonnx.json');
+  const text = fs.readFileSync(m, 'utf8');
+  fs.writeFileSync(m, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]));
+  await assert.rejects(readBundle(dir), (e) => e instanceof ManifestError && e.code === 'E_MANIFEST');
+});
+
+test('a model file that is a FIFO is refused with an IntegrityError, never opened for reading', async () => {
+  const { dir } = tinyBundle();
+  const model = path.join(dir, 'model.onnx');
+  fs.unlinkSync(model);
+  mkfifo(model);
+  try {
+    const bundle = await readBundle(dir);
+    await assert.rejects(within(bundle.readVariantFiles('fp32'), 3000, 'readVariantFiles'), (e) => {
+      assert.ok(e instanceof IntegrityError, e.stack);
+      assert.match(e.message, /not a regular file/);
+      return true;
+    });
+  } finally {
+    releaseFifo(model);
+  }
+});
+
+test('a model file larger than the manifest records is refused before it is read', async () => {
+  const { dir, manifest } = tinyBundle();
+  const model = path.join(dir, 'model.onnx');
+  fs.appendFileSync(model, Buffer.alloc(1 << 20));
+  await assert.rejects(_readVariantFiles(dir, manifest, 'fp32'), (e) => {
+    assert.ok(e instanceof IntegrityError);
+    assert.equal(e.details.found, manifest.variants.fp32.bytes + (1 << 20));
+    return true;
+  });
+});
+
+test('a model file exactly as recorded still loads (the checks refuse only what they should)', async () => {
+  const model = Buffer.from('exactly these bytes');
+  const { dir, manifest } = tinyBundle(model);
+  const { modelBytes } = await _readVariantFiles(dir, manifest, 'fp32');
+  assert.deepEqual(Buffer.from(modelBytes), model);
+});
+
+test('browser load: a response whose Content-Length differs from the manifest is refused before its body is read', async () => {
+  const { fetchBundle } = await import('../../js/bundle-web.mjs');
+  const model = Buffer.from('model bytes');
+  const { manifest } = tinyBundle(model);
+  let bodyRead = false;
+  const saved = globalThis.fetch;
+  globalThis.fetch = async (url) => {
+    if (String(url).endsWith('polyonnx.json')) return new Response(JSON.stringify(manifest));
+    const body = new ReadableStream({ pull(c) { bodyRead = true; c.enqueue(new Uint8Array(1 << 20)); } }, { highWaterMark: 0 });
+    return new Response(body, { headers: { 'Content-Length': String(1 << 30) } });
+  };
+  try {
+    const bundle = await fetchBundle('http://127.0.0.1:1/b/');
+    await assert.rejects(within(bundle.readVariantFiles('fp32'), 3000, 'readVariantFiles'), (e) => e instanceof Error && e.code === 'E_INTEGRITY'
+      && /1073741824 bytes/.test(e.message));
+    assert.equal(bodyRead, false);
+  } finally {
+    globalThis.fetch = saved;
+  }
+});
+
+test('browser load: a body longer than the manifest records is cut off at the recorded size + 1', async () => {
+  const { fetchBundle } = await import('../../js/bundle-web.mjs');
+  const { manifest } = tinyBundle(Buffer.from('model bytes'));
+  let served = 0;
+  const saved = globalThis.fetch;
+  globalThis.fetch = async (url) => {
+    if (String(url).endsWith('polyonnx.json')) return new Response(JSON.stringify(manifest));
+    // No Content-Length (chunked): an endless body must not be read whole.
+    const body = new ReadableStream({ pull(c) { served += 1 << 16; c.enqueue(new Uint8Array(1 << 16)); } });
+    return new Response(body);
+  };
+  try {
+    const bundle = await fetchBundle('http://127.0.0.1:1/b/');
+    await assert.rejects(within(bundle.readVariantFiles('fp32'), 3000, 'readVariantFiles'),
+      (e) => e.code === 'E_INTEGRITY' && /more than/.test(e.message));
+    assert.ok(served < 1 << 20, `read ${served} bytes of an endless body`);
+  } finally {
+    globalThis.fetch = saved;
+  }
+});
