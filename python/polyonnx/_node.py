@@ -429,6 +429,10 @@ class NodeWorker:
     def _ensure(self) -> _Process:
         if self.closed:
             raise WorkerError("this node worker was closed", "open a new runtime")
+        if self._proc is not None and self._proc.popen.poll() is not None:
+            # It died while idle (killed, or it exited after a bad frame): no request is waiting
+            # for it, so start a new one instead of failing this call (issue #11).
+            self._drop(self._proc, kill=False)
         if self._proc is None:
             argv = [self.node.path, *self.node_args, str(self.js.worker)]
             try:

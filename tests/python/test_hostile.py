@@ -195,3 +195,49 @@ def test_a_rewritten_manifest_has_the_mode_the_umask_gives(tmp_path, umask_022):
     bundle.save_manifest()
     assert stat.S_IMODE((folder / "polyonnx.json").stat().st_mode) == 0o644
     assert Bundle.load(folder).manifest == bundle.manifest
+
+
+# --- 7. a worker that died while idle is replaced by the next call ----------------------------------
+def _node_or_skip():
+    from polyonnx import _node
+
+    ok, why = _node.node_available()
+    if not ok:
+        pytest.skip(why)
+    return _node
+
+
+def _kill_and_wait(worker) -> int:
+    import signal
+
+    pid = worker.pid
+    os.kill(pid, signal.SIGKILL)
+    worker._proc.popen.wait(10)  # dead and idle: nobody is waiting for an answer
+    return pid
+
+
+def test_a_request_after_the_idle_worker_was_killed_starts_a_new_worker(tmp_path):
+    _node = _node_or_skip()
+    with _node.NodeWorker(timeout=60) as worker:
+        first = worker.request("info")["pid"]
+        assert _kill_and_wait(worker) == first
+        assert worker.request("info")["pid"] not in (first, None)
+
+
+def test_a_run_after_the_idle_worker_was_killed_reloads_and_answers(tmp_path):
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _parity_bundles as pb
+    from polyonnx import runtimes
+
+    _node = _node_or_skip()
+    folder = pb.identity_bundle(tmp_path / "identity")
+    feeds = pb.identity_feeds(2)
+    with _node.NodeWorker(timeout=60) as worker:
+        rt = runtimes.NodeRuntime(polyonnx.load(folder), worker=worker)
+        before = rt.run(feeds)["y_float32"]
+        _kill_and_wait(worker)
+        after = rt.run(feeds)["y_float32"]
+        assert after.tobytes() == before.tobytes() == feeds["x_float32"].tobytes()
+        rt.close()
