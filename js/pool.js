@@ -34,14 +34,24 @@ const POOL_CODES = Object.freeze({
 const WORKER_FILE = path.join(__dirname, 'pool-worker.js');
 const CLOSE_GRACE_MS = 5000;
 
+// The longest delay a Node timer holds: setTimeout fires after 1 ms for anything longer (with a
+// TimeoutOverflowWarning), so timeoutMs 3e9 failed every request at once and maxDelayMs 1e10 spun
+// a 1 ms timer forever (issue #11). About 24.8 days.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+// intraOpNumThreads above this many threads per core only adds contention (200 started 211 threads
+// on 2 cores, issue #11); ONNX Runtime itself sizes its default pool to one thread per core.
+const MAX_THREADS_PER_CORE = 4;
+
 const positiveInt = (v) => Number.isInteger(v) && v >= 1;
+const timerMs = (v) => typeof v === 'number' && v >= 0 && v <= MAX_TIMER_MS;
 // Pool options: name -> check (returns what to pass, or '' when the value is fine).
 const POOL_OPTIONS = {
   workers: (v) => (positiveInt(v) ? '' : 'a positive integer'),
   maxBatch: (v) => (positiveInt(v) ? '' : 'a positive integer (1 turns batching off)'),
-  maxDelayMs: (v) => (typeof v === 'number' && v >= 0 && Number.isFinite(v) ? '' : 'a number of milliseconds >= 0'),
+  maxDelayMs: (v) => (timerMs(v) ? '' : `a number of milliseconds from 0 to ${MAX_TIMER_MS} (the longest Node timer)`),
   maxQueue: (v) => ((Number.isInteger(v) && v >= 0) || v === Infinity ? '' : 'a non-negative integer or Infinity'),
-  timeoutMs: (v) => (typeof v === 'number' && v >= 0 ? '' : 'a number of milliseconds > 0 (0 or Infinity: no timeout)'),
+  timeoutMs: (v) => (timerMs(v) || v === Infinity ? ''
+    : `a number of milliseconds from 0 to ${MAX_TIMER_MS} (the longest Node timer); 0 or Infinity: no timeout`),
 };
 const DEFAULTS = { maxBatch: 8, maxDelayMs: 2, maxQueue: 256, timeoutMs: 30000 };
 
@@ -84,6 +94,12 @@ function checkPoolOptions(options) {
     } else {
       load[key] = value;
     }
+  }
+  const maxIntra = MAX_THREADS_PER_CORE * cores();
+  if (typeof load.intraOpNumThreads === 'number' && load.intraOpNumThreads > maxIntra) {
+    throw optionsError('load', `option intraOpNumThreads is ${load.intraOpNumThreads}, more than ${MAX_THREADS_PER_CORE} `
+      + `threads per core on this machine (${cores()} cores)`,
+    `pass at most ${maxIntra}, or leave it out: the pool fits workers x threads to the cores`);
   }
   const plan = threadPlan(pool.workers, load.intraOpNumThreads);
   pool.workers = plan.workers;
@@ -507,7 +523,8 @@ class Pool {
  * @param {string} bundle the bundle folder (or its polyonnx.json)
  * @param {object} [options] load options (variant, executionProviders, intraOpNumThreads, ...) and
  *   workers, maxBatch (rows per run, default 8), maxDelayMs (default 2), maxQueue (default 256),
- *   timeoutMs (default 30000; 0 = none)
+ *   timeoutMs (default 30000; 0 = none). timeoutMs and maxDelayMs are at most 2^31-1 ms (the longest
+ *   Node timer); intraOpNumThreads at most 4 per core.
  */
 async function createPool(bundle, options = {}) {
   const checked = checkPoolOptions(options);
@@ -517,4 +534,5 @@ async function createPool(bundle, options = {}) {
   return pool;
 }
 
-module.exports = { createPool, Pool, PoolError, POOL_CODES, threadPlan };
+// _checkPoolOptions is exported for tests only.
+module.exports = { createPool, Pool, PoolError, POOL_CODES, threadPlan, MAX_TIMER_MS, _checkPoolOptions: checkPoolOptions };

@@ -154,3 +154,38 @@ test('browser load: a body longer than the manifest records is cut off at the re
     globalThis.fetch = saved;
   }
 });
+
+// --- 5. pool timers and threads within what Node and the machine can do --------------------------
+const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires after ~1 ms for anything larger (TimeoutOverflowWarning)
+
+test('createPool refuses timeoutMs and maxDelayMs that a Node timer cannot hold, before reading the bundle', async () => {
+  const { createPool } = require('../../js/pool');
+  const { dir } = tinyBundle();
+  for (const options of [{ timeoutMs: 3e9 }, { timeoutMs: MAX_TIMER_MS + 1 }, { maxDelayMs: 1e10 }, { maxDelayMs: MAX_TIMER_MS + 1 }]) {
+    await assert.rejects(within(createPool(dir, options), 5000, JSON.stringify(options)), (e) => {
+      assert.equal(e.code, 'E_OPTIONS', `${JSON.stringify(options)}: ${e.stack}`);
+      assert.match(e.message, new RegExp(`${Object.keys(options)[0]}.*${MAX_TIMER_MS}`));
+      return true;
+    });
+  }
+});
+
+test('createPool refuses intraOpNumThreads beyond 4 threads per core, naming the limit', async () => {
+  const { createPool } = require('../../js/pool');
+  const { dir } = tinyBundle();
+  const limit = 4 * require('node:os').availableParallelism();
+  await assert.rejects(createPool(dir, { intraOpNumThreads: limit + 1, workers: 1 }), (e) => {
+    assert.equal(e.code, 'E_OPTIONS', e.stack);
+    assert.match(e.message, new RegExp(`intraOpNumThreads.*${limit + 1}`));
+    assert.match(e.fix, new RegExp(`${limit}`));
+    return true;
+  });
+});
+
+test('the largest timer Node holds and Infinity (no timeout) pass the option check', () => {
+  const { _checkPoolOptions } = require('../../js/pool');
+  const { pool } = _checkPoolOptions({ timeoutMs: MAX_TIMER_MS, maxDelayMs: MAX_TIMER_MS });
+  assert.equal(pool.timeoutMs, MAX_TIMER_MS);
+  assert.equal(_checkPoolOptions({ timeoutMs: Infinity }).pool.timeoutMs, Infinity);
+  assert.equal(_checkPoolOptions({ timeoutMs: 0 }).pool.timeoutMs, Infinity);
+});
