@@ -175,6 +175,33 @@ def check_servable(manifest: dict, variant: str) -> None:
             _data_type(spec, side)
 
 
+def trt_profile(manifest: dict, batch_size: int) -> dict[str, str] | None:
+    """TensorRT optimization-profile shapes (min/opt/max per input) when every dynamic dim is bounded.
+
+    Without a profile, ONNX Runtime's TensorRT provider builds an engine for the first shape it
+    sees and rebuilds it whenever a request falls outside; with one, it builds once for the whole
+    range. The batch dim's max is max_batch_size when Triton batches; the others need a `max` in
+    polyonnx.json (schema 2). Returns None when some dim has no upper bound.
+    """
+    bdim = batch_dim(manifest) if batch_size > 0 else None
+    shapes = {"min": [], "opt": [], "max": []}
+    for spec in manifest["inputs"]:
+        per_axis = []  # (min, opt, max) per axis
+        for d in spec["shape"]:
+            if isinstance(d, int):
+                per_axis.append((d, d, d))
+                continue
+            info = manifest["dims"][d]
+            top = batch_size if d == bdim else info.get("max")
+            if top is None:
+                return None
+            low = info.get("min", 1)
+            per_axis.append((low, min(max(info["example"], low), top), top))
+        for i, key in enumerate(("min", "opt", "max")):
+            shapes[key].append(f"{spec['name']}:{'x'.join(str(axis[i]) for axis in per_axis)}")
+    return {f"trt_profile_{k}_shapes": ",".join(v) for k, v in shapes.items()}
+
+
 # -- the config text ------------------------------------------------------------------------------
 
 def _q(text: str) -> str:
@@ -233,18 +260,24 @@ def triton_config(manifest: dict, variant: str, options: TritonOptions = TritonO
         lines.append("dynamic_batching { }")
     lines += ["instance_group [", f"  {{ count: {options.instances} kind: {KINDS[options.kind]} }}", "]"]
     if options.tensorrt:
-        precision = TRT_PRECISION[method]
-        lines += [
-            f"# TensorRT precision {precision} for a '{method}' variant; nodes TensorRT cannot build run on CUDA.",
-            "optimization { execution_accelerators {",
-            "  gpu_execution_accelerator: [ {",
-            '    name: "tensorrt"',
-            f'    parameters {{ key: "precision_mode" value: "{precision}" }}',
-            f'    parameters {{ key: "max_workspace_size_bytes" value: "{TRT_WORKSPACE_BYTES}" }}',
-            "  } ]",
-            "} }",
-        ]
+        lines += _tensorrt_block(manifest, method, size)
     return "\n".join(lines) + "\n"
+
+
+def _tensorrt_block(manifest: dict, method: str, batch_size: int) -> list[str]:
+    precision = TRT_PRECISION[method]
+    params = {"precision_mode": precision, "max_workspace_size_bytes": str(TRT_WORKSPACE_BYTES)}
+    profile = trt_profile(manifest, batch_size)
+    lines = [f"# TensorRT precision {precision} for a '{method}' variant; nodes TensorRT cannot build run on CUDA."]
+    if profile:
+        params.update(profile)
+        lines.append("# One TensorRT profile from the dims' bounds (min, example, max): one engine for every legal shape.")
+    else:
+        lines.append("# No TensorRT profile: a dynamic dim has no max in polyonnx.json, so TensorRT builds an engine "
+                     "per new shape range on first use.")
+    lines += ["optimization { execution_accelerators {", "  gpu_execution_accelerator: [ {", '    name: "tensorrt"']
+    lines += [f"    parameters {{ key: {_q(k)} value: {_q(v)} }}" for k, v in params.items()]
+    return lines + ["  } ]", "} }"]
 
 
 # -- the repository -------------------------------------------------------------------------------

@@ -320,3 +320,27 @@ def test_a_name_with_characters_a_folder_cannot_hold_becomes_underscores():
 def test_polyonnx_help_lists_the_triton_command():
     out = subprocess.run([sys.executable, "-m", "polyonnx", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "triton" in out.stdout
+
+
+def profile_of(config: mc.ModelConfig, key: str) -> dict[str, list[int]]:
+    (acc,) = config.optimization.execution_accelerators.gpu_execution_accelerator
+    text = acc.parameters[key]
+    return {name: [int(x) for x in dims.split("x")] for name, dims in (p.split(":") for p in text.split(","))}
+
+
+def test_tensorrt_profile_spans_each_dims_bounds_when_all_are_bounded():
+    m = copy.deepcopy(FULL)  # seq: min 8, max 512; batch: no max, so max_batch_size bounds it
+    config = config_of(m, kind="gpu", tensorrt=True, max_batch=4)
+    seq = m["dims"]["seq"]
+    for name in ("input_ids", "attention_mask"):
+        assert profile_of(config, "trt_profile_min_shapes")[name] == [1, seq["min"]]
+        assert profile_of(config, "trt_profile_opt_shapes")[name] == [m["dims"]["batch"]["example"], seq["example"]]
+        assert profile_of(config, "trt_profile_max_shapes")[name] == [4, seq["max"]]
+
+
+def test_no_tensorrt_profile_when_a_dim_has_no_max(example_bundles):
+    manifest = json.loads((example_bundles / "gru_tagger" / "polyonnx.json").read_text())
+    assert "max" not in manifest["dims"]["time"]
+    config = config_of(manifest, kind="gpu", tensorrt=True)
+    (acc,) = config.optimization.execution_accelerators.gpu_execution_accelerator
+    assert set(acc.parameters) == {"precision_mode", "max_workspace_size_bytes"}
