@@ -205,6 +205,11 @@ async function handleV2(req, res, path, ctx) {
       return send(res, ctx.ready() ? 200 : 503, {});
     }
     allow(req, 'POST', path);
+    const encoding = req.headers['content-encoding'];
+    if (encoding && encoding !== 'identity') {
+      throw new HttpError(415, 'E_ENCODING', `request bodies encoded as '${encoding}' are not read here`,
+        'send it uncompressed (tritonclient: leave request_compression_algorithm unset)');
+    }
     const body = await readBody(req, ctx.maxBody);
     const request = oip.decodeInferRequest(body, req.headers['inference-header-content-length'], ctx.pool.manifest);
     const results = await ctx.pool.run(request.feeds, request.outputs === undefined ? undefined : { outputs: request.outputs });

@@ -218,6 +218,8 @@ def test_binary_data_that_does_not_fit_its_shape_is_a_400(servers):
     assert "has 24 bytes of INT64, but shape [1, 4] needs 32" in json.loads(body)["error"]
     status, _, body = raw_post(server, "/v2/models/text_transformer/infer", b'{"inputs": ', {})
     assert status == 400 and "not JSON" in json.loads(body)["error"]
+    status, _, body = raw_post(server, "/v2/models/text_transformer/infer", b"\x1f\x8b", {"Content-Encoding": "gzip"})
+    assert status == 415 and "send it uncompressed" in json.loads(body)["error"]
 
 
 def test_nested_json_data_and_the_versioned_path_are_accepted(servers, example_bundles):
