@@ -225,7 +225,8 @@ async function main() {
       continue;
     }
     const id = msg && Number.isInteger(msg.id) ? msg.id : null;
-    const op = msg && OPS[msg.op];
+    // Own properties only: 'constructor' or 'toString' must not find Object.prototype's (issue #11).
+    const op = msg && typeof msg.op === 'string' && Object.prototype.hasOwnProperty.call(OPS, msg.op) ? OPS[msg.op] : null;
     try {
       if (!op) throw new DriverError('E_REQUEST', `unknown op '${msg && msg.op}'`, `use one of ${Object.keys(OPS).join(', ')}`);
       await send({ id, ok: true, result: await op(msg) });

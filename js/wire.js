@@ -31,6 +31,52 @@ class WireError extends PolyonnxError {
 WireError.code = 'E_WIRE';
 
 const encoder = new Encoder({ ignoreUndefined: true });
+
+/**
+ * The DTYPES entry for a dtype word, or a WireError. An own-property lookup: 'constructor',
+ * 'toString' or '__proto__' found Object.prototype's members and failed later as a TypeError,
+ * answered as E_INTERNAL (issue #11).
+ */
+function dtypeEntry(dtype) {
+  if (typeof dtype !== 'string' || !Object.prototype.hasOwnProperty.call(DTYPES, dtype)) {
+    const shown = typeof dtype === 'string' ? `'${dtype}'` : JSON.stringify(dtype) ?? typeof dtype;
+    throw new WireError(`unknown tensor dtype ${shown}`, `use one of ${Object.keys(DTYPES).join(', ')}`);
+  }
+  return DTYPES[dtype];
+}
+
+/**
+ * `value` with every lone surrogate in its strings replaced by U+FFFD: msgpack's encoder writes
+ * them as bytes that are not UTF-8, and Python cannot decode such a reply (issue #11). Strings
+ * reach here from errors that quote a request; typed arrays and bins are left alone. Returns
+ * `value` itself when nothing needed replacing.
+ */
+function wellFormed(value) {
+  if (typeof value === 'string') return value.isWellFormed() ? value : value.toWellFormed();
+  if (!value || typeof value !== 'object' || ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value;
+  if (Array.isArray(value)) {
+    let out = value;
+    for (let i = 0; i < value.length; i++) {
+      const v = wellFormed(value[i]);
+      if (v !== value[i]) {
+        if (out === value) out = value.slice();
+        out[i] = v;
+      }
+    }
+    return out;
+  }
+  let out = value;
+  for (const [k, v] of Object.entries(value)) {
+    const key = wellFormed(k);
+    const fixed = wellFormed(v);
+    if (key !== k || fixed !== v) {
+      if (out === value) out = { ...value };
+      if (key !== k) delete out[k];
+      out[key] = fixed;
+    }
+  }
+  return out;
+}
 const decoder = new Decoder();
 
 /**
@@ -41,13 +87,17 @@ function encodeTensor(tensor) {
   if (!tensor || typeof tensor !== 'object') throw new WireError(`a tensor must be an object, got ${typeof tensor}`);
   const dtype = tensor.dtype || tensor.type;
   const shape = Array.from(tensor.shape || tensor.dims || [], Number);
-  const entry = DTYPES[dtype];
-  if (!entry) throw new WireError(`unknown tensor dtype '${dtype}'`, `use one of ${Object.keys(DTYPES).join(', ')}`);
+  const entry = dtypeEntry(dtype);
   const count = product(shape);
   const { data } = tensor;
   if (dtype === 'string') {
     if (!Array.isArray(data) || data.length !== count || !data.every((s) => typeof s === 'string')) {
       throw new WireError(`string tensor of shape [${shape}] needs an array of ${count} strings`);
+    }
+    const bad = data.findIndex((s) => !s.isWellFormed());
+    if (bad >= 0) {
+      throw new WireError(`string tensor element ${bad} holds a lone surrogate, which UTF-8 cannot carry`,
+        'pass well-formed strings (String.prototype.toWellFormed() replaces lone surrogates with U+FFFD)');
     }
     return { dtype, shape, data: Array.from(data) };
   }
@@ -72,8 +122,7 @@ function decodeTensor(obj) {
     throw new WireError('a tensor must be a map with dtype, shape and data');
   }
   const { dtype, shape, data } = obj;
-  const entry = DTYPES[dtype];
-  if (!entry) throw new WireError(`unknown tensor dtype '${dtype}'`, `use one of ${Object.keys(DTYPES).join(', ')}`);
+  const entry = dtypeEntry(dtype);
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new WireError(`tensor shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
   }
@@ -117,7 +166,7 @@ function decodeTensors(objs) {
 
 /** msgpack body of one message. */
 function pack(message) {
-  return encoder.encode(message);
+  return encoder.encode(wellFormed(message));
 }
 
 function unpack(body) {
@@ -132,7 +181,7 @@ function unpack(body) {
 function encodeFrame(message) {
   // A view into the encoder's reused buffer, copied once into the frame right below (pack()
   // would copy it once more: 4 MB tensors made that copy visible in bench/wire_roundtrip.py).
-  const body = encoder.encodeSharedRef(message);
+  const body = encoder.encodeSharedRef(wellFormed(message));
   if (body.byteLength > MAX_FRAME_BYTES) {
     throw new WireError(`message of ${body.byteLength} bytes is over the ${MAX_FRAME_BYTES}-byte frame limit`, 'send smaller batches');
   }

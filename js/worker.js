@@ -281,6 +281,17 @@ function main() {
     for (const body of bodies) queue = queue.then(() => handle(body));
   });
   process.stdin.on('end', () => {
+    if (reader.pending) {
+      // The client died or wrote a partial frame: say so (issue #11: this exited 0 in silence).
+      const e = new wire.WireError(`stdin ended inside a frame (${reader.pending} bytes of an unfinished frame)`,
+        'the client stopped mid-request: look at why it exited; the request was not run');
+      queue = queue.then(() => {
+        send({ id: null, ok: false, error: errorBody(e) });
+        console.error(`polyonnx worker: ${e.message}; exiting`);
+        return shutdown(3);
+      });
+      return;
+    }
     queue = queue.then(() => shutdown(0));
   });
   console.error(`polyonnx worker pid ${process.pid} ready (node ${process.version})`);

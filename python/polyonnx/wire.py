@@ -10,6 +10,7 @@ bin), or a list of str for dtype ``string``.
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any, BinaryIO
 
@@ -28,6 +29,7 @@ NUMPY_DTYPES: dict[str, np.dtype] = {
 DTYPES = tuple(NUMPY_DTYPES) + ("string",)
 
 HEADER = struct.Struct("<I")
+MAX_DIMS = 64  # numpy's limit on the number of dims (NPY_MAXDIMS, numpy 2)
 # 512 MiB per message. Text mistaken for a header (a library printing to stdout) has a printable
 # byte (>= 0x20) as its last, most significant byte, so it reads as a length of at least 512 MiB:
 # with this bound such text is reported at once instead of waited for as a giant frame.
@@ -61,12 +63,20 @@ def encode_tensor(array: Any) -> dict:
     shape = [int(d) for d in arr.shape]
     if word == "string":
         values = arr.ravel(order="C").tolist()
-        for v in values:
+        for i, v in enumerate(values):
             if not isinstance(v, str):
                 raise WireError(
                     f"string tensor holds a {type(v).__name__} ({v!r:.40}), not str",
                     "decode bytes to str before sending (the wire carries UTF-8 strings)",
                 )
+            if not v.isascii():
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise WireError(
+                        f"string tensor element {i} holds a lone surrogate ({v!r:.40}), which UTF-8 cannot carry",
+                        "pass well-formed strings (text decoded with errors='surrogateescape' is not)",
+                    ) from None
         return {"dtype": "string", "shape": shape, "data": values}
     # ascontiguousarray with an explicit '<' dtype both packs a strided view and byte-swaps a
     # big-endian array; it copies only when one of those is needed.
@@ -82,11 +92,16 @@ def decode_tensor(obj: Any) -> np.ndarray:
     if not isinstance(obj, dict) or not {"dtype", "shape", "data"} <= obj.keys():
         raise WireError(f"a tensor must be a map with dtype, shape and data, got {type(obj).__name__}")
     word, shape, data = obj["dtype"], obj["shape"], obj["data"]
-    if word not in DTYPES:
-        raise WireError(f"unknown tensor dtype {word!r}", "use one of " + ", ".join(DTYPES))
-    if not isinstance(shape, (list, tuple)) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise WireError(f"tensor shape must be a list of non-negative integers, got {shape!r}")
-    count = int(np.prod(shape, dtype=np.int64))
+    if not isinstance(word, str) or word not in DTYPES:
+        raise WireError(f"unknown tensor dtype {word!r:.60}", "use one of " + ", ".join(DTYPES))
+    # type() is int: a bool is an int to isinstance, and numpy's reshape refuses it (TypeError).
+    if not isinstance(shape, (list, tuple)) or not all(type(d) is int and d >= 0 for d in shape):
+        raise WireError(f"tensor shape must be a list of non-negative integers, got {shape!r:.200}")
+    if len(shape) > MAX_DIMS:
+        raise WireError(f"tensor shape has {len(shape)} dims, more than numpy's {MAX_DIMS}")
+    # math.prod on Python ints: np.prod in int64 wrapped [2**32, 2**32] to 0, which matched an
+    # empty data and then failed in reshape (ValueError, issue #11).
+    count = math.prod(shape)
     if word == "string":
         if not isinstance(data, (list, tuple)) or len(data) != count or not all(isinstance(s, str) for s in data):
             raise WireError(f"string tensor of shape {list(shape)} needs a list of {count} str")
@@ -123,7 +138,14 @@ def pack(message: Any) -> bytes:
     """msgpack body of one message (bytes/memoryview -> bin, str -> str)."""
     import msgpack
 
-    return msgpack.packb(message, use_bin_type=True)
+    try:
+        return msgpack.packb(message, use_bin_type=True)
+    except UnicodeEncodeError as e:
+        raise WireError(f"a string in the message is not UTF-8 encodable ({e.reason}: {e.object[e.start:e.end]!r})",
+                        "pass well-formed strings (a lone surrogate cannot be sent)") from None
+    except (TypeError, ValueError, OverflowError) as e:  # a value msgpack has no type for, or too deep
+        raise WireError(f"the message cannot be packed ({type(e).__name__}: {e})",
+                        "send only maps, lists, str, bytes, numbers, bools and None") from None
 
 
 def unpack(body: bytes) -> Any:

@@ -189,3 +189,63 @@ test('the largest timer Node holds and Infinity (no timeout) pass the option che
   assert.equal(_checkPoolOptions({ timeoutMs: Infinity }).pool.timeoutMs, Infinity);
   assert.equal(_checkPoolOptions({ timeoutMs: 0 }).pool.timeoutMs, Infinity);
 });
+
+// --- 12. wire edge cases -------------------------------------------------------------------------
+const wire = require('../../js/wire');
+
+test('a tensor dtype named after an Object.prototype member is a WireError, not a TypeError', () => {
+  for (const dtype of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {
+    assert.throws(() => wire.decodeTensor({ dtype, shape: [1], data: new Uint8Array(4) }),
+      (e) => e instanceof wire.WireError && e.code === 'E_WIRE' && /unknown tensor dtype/.test(e.message), dtype);
+    assert.throws(() => wire.encodeTensor({ dtype, dims: [1], data: new Float32Array(1) }),
+      (e) => e instanceof wire.WireError && e.code === 'E_WIRE', dtype);
+  }
+  assert.throws(() => wire.decodeTensor({ dtype: ['float32'], shape: [1], data: new Uint8Array(4) }),
+    (e) => e instanceof wire.WireError, 'an array that stringifies to a dtype name');
+});
+
+/** False when `frame` holds a UTF-8-encoded surrogate (ED A0..BF ..): bytes Python's decoder refuses. */
+function strictlyDecodes(frame) {
+  for (let i = 0; i + 1 < frame.length; i++) {
+    if (frame[i] === 0xed && frame[i + 1] >= 0xa0 && frame[i + 1] <= 0xbf) return false;
+  }
+  return true;
+}
+
+test('lone surrogates never reach the wire as invalid UTF-8: messages get U+FFFD, string tensors a WireError', () => {
+  const frame = wire.encodeFrame({ id: 1, ok: false, error: { message: 'bad name x\ud800y', details: { k: ['\udfff'] } } });
+  assert.ok(strictlyDecodes(frame));
+  const back = wire.decodeFrame(frame);
+  assert.equal(back.error.message, 'bad name x\ufffdy');
+  assert.deepEqual(back.error.details.k, ['\ufffd']);
+  assert.throws(() => wire.encodeTensor({ dtype: 'string', dims: [2], data: ['ok', 'a\ud800'] }),
+    (e) => e instanceof wire.WireError && /element 1/.test(e.message));
+  // A well-formed pair is kept as it is.
+  assert.equal(wire.decodeFrame(wire.encodeFrame({ s: 'pair \ud83d\ude00' })).s, 'pair \ud83d\ude00');
+});
+
+function runWorker(input) {
+  const { spawnSync } = require('node:child_process');
+  return spawnSync(process.execPath, [path.join(ROOT, 'js', 'worker.js')], { input, timeout: 30000 });
+}
+
+test('the worker reports a stream that ends inside a frame instead of exiting 0 silently', () => {
+  const body = wire.pack({ id: 7, op: 'info' });
+  const frame = Buffer.concat([Buffer.from([body.length + 10, 0, 0, 0]), body]); // 10 bytes short
+  const r = runWorker(frame);
+  assert.equal(r.signal, null, 'the worker hung');
+  assert.notEqual(r.status, 0, `exit ${r.status}; stderr: ${r.stderr}`);
+  assert.match(r.stderr.toString(), /ended inside a frame/);
+  const reply = wire.decodeFrame(r.stdout);
+  assert.equal(reply.ok, false);
+  assert.equal(reply.error.code, 'E_WIRE');
+});
+
+test('the worker answers a request with an Object.prototype dtype with E_WIRE, not E_INTERNAL', () => {
+  const frames = [wire.encodeFrame({ id: 1, op: 'echo', tensors: { t: { dtype: 'constructor', shape: [1], data: new Uint8Array(4) } } })];
+  const r = runWorker(Buffer.concat(frames));
+  assert.equal(r.status, 0, r.stderr.toString());
+  const reply = wire.decodeFrame(r.stdout);
+  assert.equal(reply.id, 1);
+  assert.equal(reply.error.code, 'E_WIRE', JSON.stringify(reply.error));
+});

@@ -241,3 +241,39 @@ def test_a_run_after_the_idle_worker_was_killed_reloads_and_answers(tmp_path):
         after = rt.run(feeds)["y_float32"]
         assert after.tobytes() == before.tobytes() == feeds["x_float32"].tobytes()
         rt.close()
+
+
+# --- 12. wire edge cases (Python side) ----------------------------------------------------------------
+@pytest.mark.parametrize("shape", [[2**32, 2**32], [2**62, 4], [True, True], [1.0], [-1], [1] * 65, "ab", None])
+def test_decode_tensor_with_an_impossible_shape_raises_a_wire_error(shape):
+    from polyonnx import wire
+
+    for n in (0, 1, 4):  # whatever count an overflowing or coerced product comes to
+        with pytest.raises(wire.WireError):
+            wire.decode_tensor({"dtype": "float32", "shape": shape, "data": b"\0" * (4 * n)})
+        with pytest.raises(wire.WireError):
+            wire.decode_tensor({"dtype": "string", "shape": shape, "data": ["a"] * n})
+
+
+@pytest.mark.parametrize("dtype", ["constructor", "__proto__", ["float32"], None, 5])
+def test_decode_tensor_with_an_unknown_dtype_raises_a_wire_error(dtype):
+    from polyonnx import wire
+
+    with pytest.raises(wire.WireError, match="unknown tensor dtype"):
+        wire.decode_tensor({"dtype": dtype, "shape": [1], "data": b"\0" * 4})
+
+
+def test_a_string_tensor_with_a_lone_surrogate_is_a_wire_error_not_a_unicode_error():
+    import numpy as np
+
+    from polyonnx import wire
+
+    with pytest.raises(wire.WireError, match="element 1"):
+        wire.encode_frame({"t": wire.encode_tensor(np.array(["ok", "a\ud800"], dtype=object))})
+
+
+def test_an_absurd_but_consistent_shape_still_decodes():
+    from polyonnx import wire
+
+    a = wire.decode_tensor({"dtype": "float32", "shape": [0, 2**40], "data": b""})
+    assert a.shape == (0, 2**40)
