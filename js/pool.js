@@ -285,7 +285,9 @@ class Pool {
 
   /**
    * Run on `feeds` (input name -> data), like model.run: same feed forms, same errors, resolves to
-   * { outputName: { dtype, dims, data } }. Bad feeds reject before anything is queued.
+   * { outputName: { dtype, dims, data } }. Bad feeds reject before anything is queued. The feeds'
+   * values are copied when run() is called (only the bytes a view covers; SharedArrayBuffer-backed
+   * arrays too), so changing an array after run() returns does not change what runs.
    */
   async run(feeds, runOptions) {
     if (this._closing) {
@@ -308,10 +310,13 @@ class Pool {
     const mine = callerBuffers(feeds);
     const transfer = new Set();
     for (const t of Object.values(tensors)) {
-      // Arrays polyonnx built from nested arrays are ours to move; the caller's stay theirs.
-      if (ArrayBuffer.isView(t.data) && t.data.buffer instanceof ArrayBuffer && !mine.has(t.data.buffer)) {
-        transfer.add(t.data.buffer);
-      }
+      if (!ArrayBuffer.isView(t.data)) continue;
+      // The caller's arrays stay theirs: copy just the view, now. Sending the view itself would
+      // structured-clone its whole buffer at dispatch (a 64-float view over 400 MB copied 400 MB),
+      // run whatever the caller wrote into it meanwhile, and fail for a SharedArrayBuffer, which
+      // onnxruntime-node refuses (issue #11). Arrays polyonnx built are moved as they are.
+      if (mine.has(t.data.buffer) || !(t.data.buffer instanceof ArrayBuffer)) t.data = t.data.slice();
+      transfer.add(t.data.buffer);
     }
     const rows = this.batchDim ? Object.values(tensors)[0].dims[0] : 1;
     // Requests may share a batch only with the same fetches and the same non-batch dims.

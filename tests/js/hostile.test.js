@@ -249,3 +249,70 @@ test('the worker answers a request with an Object.prototype dtype with E_WIRE, n
   assert.equal(reply.id, 1);
   assert.equal(reply.error.code, 'E_WIRE', JSON.stringify(reply.error));
 });
+
+// --- 14. feeds a pool is handed: shared memory, views over big buffers, arrays changed later ------
+async function mlpPool(options = {}) {
+  const { fixture } = require('./_helpers');
+  const { createPool } = require('../../js/pool');
+  return createPool(fixture('mlp'), { workers: 1, intraOpNumThreads: 1, ...options });
+}
+
+/** Every byte each postMessage to the pool's workers carries in its feeds. */
+function recordFeedBytes(pool) {
+  const sent = [];
+  for (const slot of pool._slots) {
+    const post = slot.worker.postMessage.bind(slot.worker);
+    slot.worker.postMessage = (msg, transfer) => {
+      if (msg.type === 'run') {
+        sent.push(msg.parts.flatMap((p) => Object.values(p)).reduce((s, t) => s + t.data.buffer.byteLength, 0));
+      }
+      return post(msg, transfer);
+    };
+  }
+  return sent;
+}
+
+test('pool.run with a small view over a large buffer sends the view, not the buffer', async () => {
+  const pool = await mlpPool();
+  try {
+    const sent = recordFeedBytes(pool);
+    const big = new Float32Array(16 * 1024 * 1024); // 64 MB
+    const view = big.subarray(1000, 1008);
+    view.set([1, 2, 3, 4, 5, 6, 7, 8]);
+    const got = await pool.run({ x: { data: view, dims: [2, 4] } });
+    const same = await pool.run({ x: { data: Float32Array.from(view), dims: [2, 4] } });
+    assert.deepEqual(Array.from(got.y.data), Array.from(same.y.data));
+    assert.equal(sent[0], view.byteLength, `sent ${sent[0]} bytes for a ${view.byteLength}-byte view`);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('pool.run with a SharedArrayBuffer feed runs as the same values in an ArrayBuffer do', async () => {
+  const pool = await mlpPool();
+  try {
+    const shared = new Float32Array(new SharedArrayBuffer(8 * 4));
+    shared.set([0.5, -1, 2, 3, 4, -5, 6, 0.25]);
+    const got = await pool.run({ x: { data: shared, dims: [2, 4] } });
+    const same = await pool.run({ x: { data: Float32Array.from(shared), dims: [2, 4] } });
+    assert.deepEqual(Array.from(got.y.data), Array.from(same.y.data));
+  } finally {
+    await pool.close();
+  }
+});
+
+test('pool.run runs the values the feed held when run() was called, not later changes', async () => {
+  const pool = await mlpPool({ maxDelayMs: 50, maxBatch: 8 });
+  try {
+    const x = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+    const original = Float32Array.from(x);
+    const pending = pool.run({ x: { data: x, dims: [2, 4] } });
+    x.fill(0); // before the batch is dispatched (maxDelayMs 50)
+    const got = await pending;
+    const expected = await pool.run({ x: { data: original, dims: [2, 4] } });
+    assert.deepEqual(Array.from(got.y.data), Array.from(expected.y.data));
+    assert.deepEqual(Array.from(x), new Array(8).fill(0), "the caller's array is theirs: changed, not detached");
+  } finally {
+    await pool.close();
+  }
+});
