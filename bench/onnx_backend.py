@@ -425,21 +425,31 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-# Failure classes, first match wins; the text matched is the stage's error.
+# Failure classes, first match wins: (label, pattern on the failing stage's error, what it means / the fix).
 CLASSES = (
-    ("the manifest schema's opset floor refuses the graph", r"less than the minimum of"),
-    ("polyonnx.json does not match the schema", r"does not match shared-schemas"),
-    ("initializers listed among graph inputs treated as inputs", r"Required inputs|_SHAPE'|initializer"),
-    ("removed operator version, not upgraded", r"Could not find an implementation for"),
-    ("export(feeds=) not accepted", r"unexpected keyword argument 'feeds'"),
-    ("polyonnx's own feeds fail in the graph", r"fails at sizes|failed to run the model on inputs"),
-    ("StringNormalizer needs the en_US.UTF-8 locale (this machine has none)", r"locale"),
-    ("string tensors", r"dtype string|string tensor|'string'"),
-    ("unregistered operator (training / custom domain)", r"not a registered function/op|Gradient"),
-    ("output differs from output_*.pb", r"values outside tolerance|values differ|shape \[|dtype "),
-    ("output missing or renamed", r"output '.*' missing|unknown input|missing input"),
-    ("verification refuses the graph", r"VerificationError|differs from|outside tolerance"),
-    ("crash or timeout", r"timed out|process died|crashed"),
+    ("the manifest schema's opset floor refuses the graph", r"less than the minimum of",
+     "no opset floor beyond what the shipped runtimes have"),
+    ("polyonnx.json does not match the schema", r"does not match shared-schemas", None),
+    ("initializers listed among graph inputs treated as inputs", r"Required inputs|_SHAPE'|initializer",
+     "IR < 4 graphs list every weight among graph.input: those with an initializer are not inputs"),
+    ("removed operator version, not upgraded", r"Could not find an implementation for",
+     "the import must call _upgrade.load_for_ort"),
+    ("export(feeds=) not accepted", r"unexpected keyword argument 'feeds'", None),
+    ("StringNormalizer needs the en_US.UTF-8 locale (this machine has none)", r"locale",
+     "raw ONNX Runtime fails the same way here: the machine's locales, not polyonnx"),
+    ("unregistered operator (training / custom domain)", r"not a registered function/op|Gradient",
+     "ai.onnx.preview.training::Gradient: no runtime implements it; raw ONNX Runtime fails too, the refusal is right"),
+    ("Node check on regenerated feeds", r"export \(node\)",
+     "node_check -> verify_bundle regenerates feeds from the manifest; where input values decide shapes "
+     "(Expand's shape, split sizes) they must be the feed sets the export verified (given / test_data)"),
+    ("polyonnx's own feeds fail in the graph", r"fails at sizes|fails on the generated feeds|failed to run the model on",
+     "integer inputs whose values decide shapes (Expand's shape, SplitToSequence's sizes): generated values fail. "
+     "With given or test_data feeds, a generated set that fails should be dropped with a note, not raise"),
+    ("string tensors", r"dtype string|string tensor|'string'", None),
+    ("output differs from output_*.pb", r"values outside tolerance|values differ|shape \[|dtype ", None),
+    ("output missing or renamed", r"output '.*' missing|unknown input|missing input", None),
+    ("verification refuses the graph", r"VerificationError|differs from|outside tolerance", None),
+    ("crash or timeout", r"timed out|process died|crashed", None),
 )
 
 
@@ -457,7 +467,7 @@ def failure(r: dict) -> tuple[str, str] | None:
 
 
 def classify(stage: str, text: str) -> str:
-    for label, pattern in CLASSES:
+    for label, pattern, _ in CLASSES:
         if re.search(pattern, text):
             return f"{stage}: {label}"
     generic = re.sub(r"'[^']*'|\"[^\"]*\"|\d+", "_", text)[:90]
@@ -476,6 +486,9 @@ def findings(records: list[dict], rows: list[dict], command: str) -> str:
     for label, items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         ort_ok = sum(bool(r.get("ort_python", {}).get("pass")) for _, _, r in items)
         out.append(f"### {label}: {len(items)} cases ({ort_ok} of them pass in raw ONNX Runtime Python)")
+        hint = next((h for lab, _, h in CLASSES if h and label.endswith(lab)), None)
+        if hint:
+            out.append(f"- meaning / fix: {hint}")
         for key, text, _ in items[:2]:
             out.append(f"- `{key}`: {_short(text, 400)}")
         if "removed operator version" in label:
