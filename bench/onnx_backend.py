@@ -442,7 +442,8 @@ CLASSES = (
     ("Node check on regenerated feeds", r"export \(node\)",
      "node_check -> verify_bundle regenerates feeds from the manifest; where input values decide shapes "
      "(Expand's shape, split sizes) they must be the feed sets the export verified (given / test_data)"),
-    ("polyonnx's own feeds fail in the graph", r"fails at sizes|fails on the generated feeds|failed to run the model on",
+    ("polyonnx's own feeds fail in the graph",
+     r"fails at sizes|fails on the generated feeds|failed to run the model on",
      "integer inputs whose values decide shapes (Expand's shape, SplitToSequence's sizes): generated values fail. "
      "With given or test_data feeds, a generated set that fails should be dropped with a note, not raise"),
     ("string tensors", r"dtype string|string tensor|'string'", None),
