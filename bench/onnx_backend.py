@@ -528,6 +528,7 @@ def main(argv=None) -> int:
                     help="give every case's test data to export(feeds=) instead of relying on the pipeline "
                          "finding test_data_set_* beside the model")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--findings", type=Path, default=FINDINGS, help=f"failures by class (default {FINDINGS})")
     ap.add_argument("--at-commit", metavar="REV",
                     help="measure the polyonnx of commit REV (git archive into a temporary folder) instead of "
                          "the working tree, which may hold someone's half-done edit")
@@ -557,13 +558,13 @@ def main(argv=None) -> int:
             records.append(r)
             print(progress(i, len(keys), r), flush=True)
             if i % 10 == 0:
-                FINDINGS.write_text(findings(records, table(records), command + f"  (partial: {i}/{len(keys)})"))
+                args.findings.write_text(findings(records, table(records), command + f"  (partial: {i}/{len(keys)})"))
     finally:
         child.close()
     rows = table(records)
     print()
     print(render(rows))
-    FINDINGS.write_text(findings(records, rows, command))
+    args.findings.write_text(findings(records, rows, command))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "command": command, "commit": _git_head(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -572,7 +573,7 @@ def main(argv=None) -> int:
         "failure_classes": {k: v for k, v in collections.Counter(
             classify(*f) for f in map(failure, records) if f).most_common()},
         "cases": records}, indent=1, default=str) + "\n")
-    print(f"\nwrote {args.out} and {FINDINGS} ({time.perf_counter() - started:.0f} s)")
+    print(f"\nwrote {args.out} and {args.findings} ({time.perf_counter() - started:.0f} s)")
     return 0
 
 
