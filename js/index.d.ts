@@ -11,16 +11,25 @@ export interface TensorSpec {
   readonly name: string;
   readonly dtype: Dtype;
   readonly shape: readonly (number | string)[];
+  /** Inclusive domain every runtime enforces (a Gather table the graph indexes, or the user's). */
   readonly value_range?: readonly [number, number];
+  /** Where value_range came from: 'user' or 'graph: ...'. */
+  readonly value_range_origin?: string;
+  /** The values verification fed; information only, never enforced. */
+  readonly verified_range?: readonly [number, number];
   readonly class_axis?: number;
   readonly description?: string;
 }
 
+/** A named dim: legal sizes are min <= size <= max and multiples of multiple_of (a missing min is 1). */
 export interface DimSpec {
   readonly example: number;
   readonly verified: readonly number[];
   readonly min?: number;
   readonly max?: number;
+  readonly multiple_of?: number;
+  /** Where each constraint came from: 'user', 'default' or 'discovered: ...'. */
+  readonly origin?: { readonly example?: string; readonly min?: string; readonly max?: string; readonly multiple_of?: string };
   readonly derived?: boolean;
 }
 
