@@ -6,8 +6,23 @@
 // setImmediate (onnxruntime-node 1.30 dist/backend.js), so this thread is busy for the whole run;
 // that is the point: the main thread is not.
 
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort, workerData: threadData } = require('node:worker_threads');
 const { performance } = require('node:perf_hooks');
+
+// A worker thread (isolation 'thread') talks through parentPort; a child process (isolation
+// 'process', pool.js ProcessWorker) through Node's IPC channel, where the first message carries
+// what workerData carries for a thread.
+const channel = parentPort ? {
+  send: (msg, transfer) => parentPort.postMessage(msg, transfer),
+  on: (listener) => parentPort.on('message', listener),
+  close: () => parentPort.close(),
+} : {
+  send: (msg) => process.send(msg),
+  on: (listener) => process.on('message', listener),
+  // Exit once the last message is out: nothing else may keep a worker process alive.
+  close: () => process.send({ type: 'bye' }, () => process.exit(0)),
+};
+if (!parentPort) process.on('disconnect', () => process.exit(0)); // the pool's process is gone
 
 const { load } = require('./index.js');
 const { DTYPES } = require('./tensor');
@@ -99,6 +114,9 @@ async function onRun(msg) {
   const { id, parts, fetches, test } = msg;
   // Test-only hooks (pool._testNextBatch in pool.js): crash this worker or slow this batch down.
   if (test && test.crash === 'exit') process.exit(70);
+  // A native abort, as ONNX Runtime's 'terminate called without an active exception': only in a
+  // worker process (in a thread it would end the pool's own process, which is the point of 'process').
+  if (test && test.crash === 'abort' && !parentPort) process.abort();
   if (test && test.crash === 'throw') throw new Error('pool test hook: uncaught error in the worker');
   if (test && test.delayMs) await new Promise((r) => setTimeout(r, test.delayMs));
   const t0 = performance.now();
@@ -125,31 +143,37 @@ async function onRun(msg) {
   const reply = { type: 'result', id, outcomes, ms };
   const transfer = transferList(outcomes);
   try {
-    parentPort.postMessage(reply, transfer);
+    channel.send(reply, transfer);
   } catch (e) {
     // An output buffer that cannot be transferred (owned by native code): send copies instead.
-    parentPort.postMessage(reply);
+    channel.send(reply);
   }
 }
 
-parentPort.on('message', (msg) => {
-  if (msg.type === 'run') {
+function start(workerData) {
+  load(workerData.bundle, workerData.loadOptions).then(
+    (m) => {
+      model = m;
+      channel.send({ type: 'ready', info: { variant: m.variant, loadMs: m.info().loadMs } });
+    },
+    (e) => {
+      channel.send({ type: 'load-error', error: serializeError(e) });
+      channel.close();
+    },
+  );
+}
+
+channel.on((msg) => {
+  if (msg.type === 'init') {
+    start(msg.workerData);
+  } else if (msg.type === 'run') {
     // An uncaught rejection from the test hook must end the thread like a real crash would.
     onRun(msg).catch((e) => setImmediate(() => { throw e; }));
   } else if (msg.type === 'close') {
     const done = model ? model.dispose() : Promise.resolve();
-    done.then(() => parentPort.postMessage({ type: 'closed' }), () => parentPort.postMessage({ type: 'closed' }))
-      .finally(() => parentPort.close());
+    done.then(() => channel.send({ type: 'closed' }), () => channel.send({ type: 'closed' }))
+      .finally(() => channel.close());
   }
 });
 
-load(workerData.bundle, workerData.loadOptions).then(
-  (m) => {
-    model = m;
-    parentPort.postMessage({ type: 'ready', info: { variant: m.variant, loadMs: m.info().loadMs } });
-  },
-  (e) => {
-    parentPort.postMessage({ type: 'load-error', error: serializeError(e) });
-    parentPort.close();
-  },
-);
+if (parentPort) start(threadData);

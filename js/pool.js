@@ -10,6 +10,8 @@
 // lengths) are never merged: padding would change the answers unless the model masks it, and the
 // manifest has no field saying that it does.
 
+const childProcess = require('node:child_process');
+const { EventEmitter } = require('node:events');
 const os = require('node:os');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
@@ -52,8 +54,10 @@ const POOL_OPTIONS = {
   maxQueue: (v) => ((Number.isInteger(v) && v >= 0) || v === Infinity ? '' : 'a non-negative integer or Infinity'),
   timeoutMs: (v) => (timerMs(v) || v === Infinity ? ''
     : `a number of milliseconds from 0 to ${MAX_TIMER_MS} (the longest Node timer); 0 or Infinity: no timeout`),
+  isolation: (v) => (v === 'thread' || v === 'process' ? ''
+    : "'thread' (worker threads: cheapest) or 'process' (child processes: a native crash costs one worker, not the server)"),
 };
-const DEFAULTS = { maxBatch: 8, maxDelayMs: 2, maxQueue: 256, timeoutMs: 30000 };
+const DEFAULTS = { maxBatch: 8, maxDelayMs: 2, maxQueue: 256, timeoutMs: 30000, isolation: 'thread' };
 
 function optionsError(stage, message, fix) {
   return new PolyonnxError(stage, message, fix, { code: CODES.OPTIONS });
@@ -151,6 +155,58 @@ function shapeKey(tensors) {
   return Object.values(tensors).map((t) => t.dims.slice(1).join('x')).join('|');
 }
 
+/**
+ * A child process running pool-worker.js with the face of a worker_threads Worker (postMessage,
+ * terminate, 'message' / 'error' / 'exit' events), so the pool drives both alike. For
+ * isolation 'process': ONNX Runtime can abort the process it runs in (a zero-length GRU time dim
+ * ends in 'terminate called without an active exception', exit 134, issue #11), and worker
+ * threads share that process with the server. Messages use the V8 serializer ('advanced'), which
+ * carries typed arrays; it copies where a thread transfers.
+ */
+class ProcessWorker extends EventEmitter {
+  constructor(file, workerData) {
+    super();
+    this.child = childProcess.fork(file, [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // Not the parent's flags: `node --test` or --inspect must not apply to the worker.
+      execArgv: process.execArgv.filter((a) => !/^--(test|inspect|watch)/.test(a)),
+    });
+    this.pid = this.child.pid;
+    this.exited = false;
+    this.child.on('message', (msg) => this.emit('message', msg));
+    this.child.on('error', (e) => this.emit('error', e));
+    this.child.on('exit', (code, signal) => {
+      this.exited = true;
+      // A signal as the shell reports it (SIGABRT: 134), so callers see one kind of number.
+      const number = signal ? 128 + (os.constants.signals[signal] || 0) : code;
+      this.emit('exit', number, signal);
+    });
+    this.postMessage({ type: 'init', workerData });
+  }
+
+  postMessage(msg) {
+    // Like a thread's postMessage after it ended: dropped. The 'exit' event (already seen or on its
+    // way) is what the pool acts on; a callback keeps a failed send from becoming an 'error' event.
+    if (this.exited || !this.child.connected) return;
+    this.child.send(msg, () => {});
+  }
+
+  terminate() {
+    if (this.exited) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.once('exit', () => resolve());
+      this.child.kill('SIGKILL');
+    });
+  }
+}
+
+function signalText(signal) {
+  if (!signal) return '';
+  return signal === 'SIGABRT' || signal === 'SIGSEGV' || signal === 'SIGBUS' || signal === 'SIGILL'
+    ? ` (${signal}: a native crash, e.g. ONNX Runtime aborting on an input it cannot handle)` : ` (${signal})`;
+}
+
 class Pool {
   /** Use createPool(); this constructor is internal. */
   constructor(bundle, options) {
@@ -204,9 +260,9 @@ class Pool {
     slot.ready = false;
     slot.batch = null;
     const generation = slot.generation;
-    const worker = new Worker(WORKER_FILE, {
-      workerData: { bundle: this._bundleDir, loadOptions: this._loadOptions },
-    });
+    const workerData = { bundle: this._bundleDir, loadOptions: this._loadOptions };
+    const worker = this._opts.isolation === 'process'
+      ? new ProcessWorker(WORKER_FILE, workerData) : new Worker(WORKER_FILE, { workerData });
     slot.worker = worker;
     slot.exitError = null;
     return new Promise((resolve, reject) => {
@@ -231,28 +287,28 @@ class Pool {
       worker.on('error', (e) => {
         if (slot.generation === generation) slot.exitError = e;
       });
-      worker.on('exit', (code) => {
+      worker.on('exit', (code, signal) => {
         if (slot.generation !== generation) return;
         slot.worker = null;
         slot.ready = false;
         if (loadFailed) return;
         if (!loaded) {
           slot.dead = true;
-          const why = slot.exitError ? slot.exitError.message : `exit code ${code}`;
+          const why = slot.exitError ? slot.exitError.message : `exit code ${code}${signalText(signal)}`;
           reject(new PoolError('load', `${this._what}: worker ${slot.index} ended while loading (${why})`,
             'check that load() works on this bundle in the main thread', { code: POOL_CODES.WORKER }));
           return;
         }
         if (slot.closed) return;
-        this._onCrash(slot, code);
+        this._onCrash(slot, code, signal);
       });
     });
   }
 
-  _onCrash(slot, code) {
+  _onCrash(slot, code, signal) {
     const batch = slot.batch;
     slot.batch = null;
-    const why = slot.exitError ? `threw ${slot.exitError.message}` : `exited with code ${code}`;
+    const why = slot.exitError ? `threw ${slot.exitError.message}` : `exited with code ${code}${signalText(signal)}`;
     if (batch) {
       const err = () => new PoolError('run',
         `${this._what}: worker ${slot.index} ${why} while running a batch of ${batch.reqs.length} request(s)`,
@@ -459,6 +515,7 @@ class Pool {
       intraOpNumThreads: this._loadOptions.intraOpNumThreads,
       maxBatch: this._maxRows,
       batching: this.batchDim !== null,
+      isolation: this._opts.isolation,
       queued: this._queue.length,
       inFlight: this._slots.reduce((n, x) => n + (x.batch ? x.batch.reqs.filter((r) => !r.done).length : 0), 0),
       ...s,
@@ -528,7 +585,9 @@ class Pool {
  * @param {string} bundle the bundle folder (or its polyonnx.json)
  * @param {object} [options] load options (variant, executionProviders, intraOpNumThreads, ...) and
  *   workers, maxBatch (rows per run, default 8), maxDelayMs (default 2), maxQueue (default 256),
- *   timeoutMs (default 30000; 0 = none). timeoutMs and maxDelayMs are at most 2^31-1 ms (the longest
+ *   timeoutMs (default 30000; 0 = none), isolation ('thread', the default, or 'process': each worker a
+ *   child process, so a native abort costs that worker, which is replaced; its in-flight requests
+ *   fail once with E_WORKER). timeoutMs and maxDelayMs are at most 2^31-1 ms (the longest
  *   Node timer); intraOpNumThreads at most 4 per core.
  */
 async function createPool(bundle, options = {}) {

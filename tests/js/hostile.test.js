@@ -316,3 +316,52 @@ test('pool.run runs the values the feed held when run() was called, not later ch
     await pool.close();
   }
 });
+
+// --- 1. crash containment: isolation 'process' ---------------------------------------------------
+test("a pool with isolation 'process' answers as a thread pool does, from child processes", async () => {
+  const feeds = { x: { data: Float32Array.from([1, -2, 3, 0.5, 4, 5, -6, 7]), dims: [2, 4] } };
+  const threads = await mlpPool();
+  const processes = await mlpPool({ isolation: 'process', workers: 2 });
+  try {
+    const [a, b] = await Promise.all([threads.run(feeds), processes.run(feeds)]);
+    assert.deepEqual(Array.from(b.y.data), Array.from(a.y.data));
+    assert.deepEqual(b.y.dims, a.y.dims);
+    assert.equal(processes.stats().isolation, 'process');
+    const pids = processes._slots.map((s) => s.worker.pid);
+    assert.ok(pids.every((p) => Number.isInteger(p) && p !== process.pid), `worker pids ${pids}`);
+  } finally {
+    await Promise.all([threads.close(), processes.close()]);
+  }
+});
+
+test("a native abort in a 'process' worker costs that worker only: its requests fail once, a replacement serves", async () => {
+  const pool = await mlpPool({ isolation: 'process', workers: 1, maxDelayMs: 20, maxBatch: 8 });
+  try {
+    const feeds = () => ({ x: { data: Float32Array.from([1, 2, 3, 4]), dims: [1, 4] } });
+    const expected = await pool.run(feeds());
+    const firstPid = pool._slots[0].worker.pid;
+    pool._testNextBatch({ crash: 'abort' }); // process.abort(): SIGABRT, as ONNX Runtime's 'terminate called' does
+    const settled = [];
+    const inFlight = [pool.run(feeds()), pool.run(feeds()), pool.run(feeds())].map((p, i) => p.then(
+      (v) => settled.push({ i, ok: true, v }), (e) => settled.push({ i, ok: false, e })));
+    await Promise.all(inFlight);
+    assert.equal(settled.length, 3, 'every request answered exactly once');
+    for (const s of settled) {
+      assert.equal(s.ok, false);
+      assert.equal(s.e.code, 'E_WORKER');
+      assert.match(s.e.message, /SIGABRT/);
+    }
+    const again = await pool.run(feeds());
+    assert.deepEqual(Array.from(again.y.data), Array.from(expected.y.data));
+    assert.notEqual(pool._slots[0].worker.pid, firstPid);
+    assert.equal(pool.stats().workerRestarts, 1);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('isolation must be thread or process', async () => {
+  const { _checkPoolOptions } = require('../../js/pool');
+  assert.equal(_checkPoolOptions({}).pool.isolation, 'thread');
+  assert.throws(() => _checkPoolOptions({ isolation: 'fork' }), (e) => e.code === 'E_OPTIONS' && /'thread'.*'process'/.test(e.fix));
+});
