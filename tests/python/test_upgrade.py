@@ -106,7 +106,7 @@ def test_a_conversion_that_disagrees_with_the_reference_raises_verification_erro
     assert err.value.fix
 
 
-def test_a_graph_no_target_opset_makes_loadable_raises_verification_error():
+def test_a_graph_no_target_opset_makes_loadable_raises_verification_error_saying_versions_are_not_the_cause():
     # An operator ONNX Runtime has never implemented: no upgrade can help, and the error says so.
     x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2])
     y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2])
@@ -117,6 +117,7 @@ def test_a_graph_no_target_opset_makes_loadable_raises_verification_error():
     with pytest.raises(VerificationError) as err:
         _upgrade.load_for_ort(model, [{"x": np.ones(2, np.float32)}])
     assert "cannot load the graph (opset 12)" in err.value.message
+    assert "no operator version is the cause" in err.value.message
     assert err.value.fix
 
 
