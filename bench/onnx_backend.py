@@ -501,13 +501,17 @@ def findings(records: list[dict], rows: list[dict], command: str) -> str:
 
 
 def _git_head() -> str:
+    """The commit measured; a working tree with edits to polyonnx itself says so."""
     if os.environ.get("ONNX_BACKEND_COMMIT"):
         return os.environ["ONNX_BACKEND_COMMIT"]
     try:
-        return subprocess.run(["git", "log", "--oneline", "-1"], cwd=ROOT, capture_output=True, text=True,
+        head = subprocess.run(["git", "log", "--oneline", "-1"], cwd=ROOT, capture_output=True, text=True,
                               timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "python/polyonnx", "js", "shared-schemas"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
     except Exception:
         return "unknown commit"
+    return f"{head} + uncommitted changes to polyonnx" if dirty else head
 
 
 def progress(i: int, n: int, r: dict) -> str:
