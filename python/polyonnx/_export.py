@@ -232,27 +232,44 @@ def condense(err: BaseException, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
+def _export_dynamo(model, args, path: Path, names, output_names, opset, axes) -> None:
+    # Positional dynamic_shapes follow forward()'s argument order, which is the inputs' order.
+    torch.onnx.export(
+        model, args, str(path), dynamo=True, external_data=False, verbose=False,
+        input_names=names, output_names=output_names, opset_version=opset,
+        dynamic_shapes=tuple(axes[n] for n in names), optimize=True,
+    )
+
+
+def _export_legacy(model, args, path: Path, names, output_names, opset, axes) -> None:
+    torch.onnx.export(
+        model, args, str(path), dynamo=False, verbose=False, do_constant_folding=True,
+        input_names=names, output_names=output_names, opset_version=opset,
+        dynamic_axes={n: a for n, a in axes.items() if a},
+    )
+
+
+# Exporter name -> function; the order is the default fallback order (dynamo first: it keeps
+# nn.TransformerEncoder's seq dynamic; legacy second: it keeps RNN time axes dynamic).
+EXPORTERS = {"dynamo": _export_dynamo, "legacy": _export_legacy}
+STRATEGIES = tuple(EXPORTERS)
+
+
+def check_strategies(strategies) -> tuple[str, ...]:
+    unknown = [s for s in strategies if s not in EXPORTERS]
+    if unknown or not strategies:
+        raise PolyonnxError("export", f"unknown exporter(s) {unknown or '(none given)'}",
+                            f"use one or more of {', '.join(EXPORTERS)}")
+    return tuple(strategies)
+
+
 def export_with(strategy: str, model, spec: ExportSpec, feeds: dict, output_names: list[str], opset: int, path: Path):
-    """Trace ``model`` with one exporter strategy and write a self-contained ONNX file at ``path``."""
+    """Trace ``model`` with one exporter and write a self-contained ONNX file at ``path``."""
     names = [s.name for s in spec.inputs]
-    args = _to_torch(feeds, names)
     axes = {s.name: {i: d for i, d in enumerate(s.shape) if isinstance(d, str)} for s in spec.inputs}
     with _quiet():
-        if strategy == "dynamo":
-            # Positional dynamic_shapes follow forward()'s argument order, which is the inputs' order.
-            torch.onnx.export(
-                model, args, str(path), dynamo=True, external_data=False, verbose=False,
-                input_names=names, output_names=output_names, opset_version=opset,
-                dynamic_shapes=tuple(axes[n] for n in names), optimize=True,
-            )
-        elif strategy == "legacy":
-            torch.onnx.export(
-                model, args, str(path), dynamo=False, verbose=False, do_constant_folding=True,
-                input_names=names, output_names=output_names, opset_version=opset,
-                dynamic_axes={n: a for n, a in axes.items() if a},
-            )
-        else:
-            raise ValueError(strategy)
+        EXPORTERS[check_strategies((strategy,))[0]](model, _to_torch(feeds, names), path, names, output_names,
+                                                    opset, axes)
 
 
 def versions() -> dict:

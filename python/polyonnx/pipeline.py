@@ -18,7 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,7 +31,8 @@ from ._version import __version__
 from .bundle import Bundle, sha256_file, staging_folder
 from .compare import accumulate, compare_outputs, tolerance
 from .errors import PolyonnxError, VerificationError
-from ._dims import Dim, describe, discover, first_working, make_dim, plan_sizes
+from ._dims import Dim, discover, first_working, make_dim
+from ._plan import VerificationPlan, make_plan, sizes_of
 from .feeds import make_feeds
 
 OPTIMIZE_CHOICES = ("none", "basic", "extended")
@@ -40,6 +41,27 @@ FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 FP16_FILE = "model.fp16.onnx"
 DEFAULT_EXAMPLE = 2  # exporters specialize 0 and 1 (see _spec.check_example_size)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """The result of one exporter strategy (torch's _capture_strategies return values, not raises)."""
+
+    strategy: str
+    path: Path | None
+    reason: str | None
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    def record(self) -> dict:
+        """The manifest's export.attempts entry."""
+        rec = {"strategy": self.strategy, "ok": self.ok, "seconds": self.seconds}
+        if self.reason is not None:
+            rec["reason"] = self.reason
+        return rec
 
 
 def export(model, example_inputs=None, out=None, *, input_names=None, output_names=None, dynamic_axes=None,
@@ -91,10 +113,13 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
                             "pass --force (force=True) to replace it, or choose another -o folder")
     started = time.perf_counter()
     job = _Job(steps=steps, opset=int(opset), optimize=optimize, verify=verify)
-    if strategies:
-        job.strategies = tuple(strategies)
+    is_onnx = isinstance(model, (str, Path)) and str(model).endswith(".onnx")
+    if strategies and not is_onnx:
+        from ._export import check_strategies  # torch: only a PyTorch export has exporters to choose
+
+        job.strategies = check_strategies(tuple(strategies))
     job.given_sets = _read_feed_sets(feeds)
-    if isinstance(model, (str, Path)) and str(model).endswith(".onnx"):
+    if is_onnx:
         job.import_onnx(Path(model), inputs, dims or {}, value_ranges or {}, class_axes or {})
         declared = {}
     else:
@@ -134,7 +159,7 @@ class _Job:
         self.upgrade = None  # export.upgrade of an imported graph with removed operator versions
         self.given_sets: list[tuple[str, dict]] = []  # (source, feeds) the caller gave
         self.dims: dict[str, Dim] = {}
-        self.plans, self.plan_feeds, self.plan_sources = [], [], []
+        self.plan: VerificationPlan | None = None
 
     def __del__(self):
         shutil.rmtree(getattr(self, "tmp", ""), ignore_errors=True)
@@ -229,25 +254,12 @@ class _Job:
 
         for strategy in self.strategies or tx.STRATEGIES:
             with self.steps.step(f"export with the {strategy} exporter and verify against PyTorch") as st:
-                t0 = time.perf_counter()
-                path = self.tmp / f"{strategy}.onnx"
-                try:
-                    tx.export_with(strategy, self.torch_model, spec, self.plan_feeds[0], spec.output_names,
-                                   self.opset, path)
-                    reason = self._check_candidate(path)
-                except PolyonnxError as e:
-                    reason = e.message
-                except Exception as e:  # the exporters raise anything; condense it into the reason
-                    reason = f"export failed: {tx.condense(e)}"
-                ok = reason is None
-                attempt = {"strategy": strategy, "ok": ok, "seconds": round(time.perf_counter() - t0, 2)}
-                if not ok:
-                    attempt["reason"] = reason
-                self.attempts.append(attempt)
-                st["result"] = "passed" if ok else f"rejected: {reason}"
-            if ok:
+                capture = self._capture(strategy)
+                self.attempts.append(capture.record())
+                st["result"] = "passed" if capture.ok else f"rejected: {capture.reason}"
+            if capture.ok:
                 self.strategy = strategy
-                self.raw_path = path
+                self.raw_path = capture.path
                 break
         else:
             lines = "; ".join(f"{a['strategy']}: {a['reason']}" for a in self.attempts)
@@ -259,71 +271,42 @@ class _Job:
             )
         return declared
 
+    def _capture(self, strategy: str) -> "Capture":
+        """One exporter's attempt as a value: the graph, or why it lost (the exporters raise anything;
+        it is condensed into the reason rather than propagated, so the next strategy can run)."""
+        from . import _export as tx
+
+        t0 = time.perf_counter()
+        path = self.tmp / f"{strategy}.onnx"
+        try:
+            tx.export_with(strategy, self.torch_model, self.spec, self.plan_feeds[0], self.spec.output_names,
+                           self.opset, path)
+            reason = self._check_candidate(path)
+        except PolyonnxError as e:
+            reason = e.message
+        except Exception as e:
+            reason = f"export failed: {tx.condense(e)}"
+        return Capture(strategy, path if reason is None else None, reason, round(time.perf_counter() - t0, 2))
+
     def _set_plan(self, example: dict | None = None, given=(), random_ok: bool = True) -> None:
-        """The verification plan: every size set of ``_dims.plan_sizes`` (the example feeds first,
-        generated feeds for the rest), then each given feed set (user's, or test data) as it is."""
-        given = list(given)
-        for _, f in given:
-            self._relax_for(self._sizes_of(f), "runs in the given feeds")
-        self.plans, self.plan_feeds, self.plan_sources = [], [], []
-        if random_ok:
-            inputs = self._input_manifest()
-            for i, sizes in enumerate(plan_sizes(self.dims)):
-                if i == 0 and example is not None:
-                    self.plans.append(dict(sizes)); self.plan_feeds.append(example); self.plan_sources.append("example")
-                else:
-                    self.plans.append(dict(sizes))
-                    self.plan_feeds.append(make_feeds(inputs, sizes, seed=i))
-                    self.plan_sources.append("generated")
-        for src, f in given:
-            self.plans.append(self._sizes_of(f)); self.plan_feeds.append(f); self.plan_sources.append(src)
-        if not self.plans:
-            raise PolyonnxError("export (plan)", "nothing to verify with", "give feeds (--feeds FILE.npz)")
+        self.plan = make_plan(self.dims, self._input_manifest(), example=example, given=given, random_ok=random_ok)
+        self.dims = dict(self.plan.dims)
 
-    def _sizes_of(self, feeds: dict) -> dict:
-        sizes = {}
-        for s in self.spec.inputs:
-            if s.name not in feeds:
-                raise PolyonnxError("export (feeds)", f"a given feed set lacks input '{s.name}' (it has {sorted(feeds)})",
-                                    f"give every input: {', '.join(x.name for x in self.spec.inputs)}")
-            shape = np.shape(feeds[s.name])
-            if len(shape) != len(s.shape):
-                raise PolyonnxError("export (feeds)", f"given input '{s.name}' has shape {list(shape)}, the model's "
-                                    f"is {s.shape}", "give arrays of the model's rank")
-            for axis, d in enumerate(s.shape):
-                if isinstance(d, int) and shape[axis] != d:
-                    raise PolyonnxError("export (feeds)", f"given input '{s.name}' axis {axis} is {shape[axis]}, the "
-                                        f"model fixes it to {d}", "give arrays of the model's shape")
-                if isinstance(d, str):
-                    if sizes.setdefault(d, int(shape[axis])) != int(shape[axis]):
-                        raise PolyonnxError("export (feeds)", f"dim '{d}' has two sizes in one given feed set",
-                                            "inputs that share a dim must agree on its size")
-        return sizes
+    # The plan's views, by the names autoquant and the checks read.
+    @property
+    def plans(self) -> list[dict]:
+        return self.plan.sizes
 
-    def _relax_for(self, sizes: dict, why: str) -> None:
-        """A size that really runs beats a discovered constraint (discovery assumes monotone
-        acceptance; a feed that works proves otherwise). The user's constraints are kept."""
-        for d, n in sizes.items():
-            dim = self.dims.get(d)
-            if dim is None or dim.legal(n):
-                continue
-            origin = dict(dim.origin)
-            lo, hi, m = dim.min, dim.max, dim.multiple_of
-            if n < lo and not dim.given("min"):
-                lo, origin["min"] = n, f"{n} {why}"
-            if hi is not None and n > hi and not dim.given("max"):
-                hi, origin["max"] = None, f"{n} {why}"
-            if m > 1 and n % m and not dim.given("multiple_of"):
-                m = 1
-                origin.pop("multiple_of", None)
-            self.dims[d] = replace(dim, min=lo, max=hi, multiple_of=m, origin=origin)
+    @property
+    def plan_feeds(self) -> list[dict]:
+        return self.plan.feeds
+
+    @property
+    def plan_sources(self) -> list[str]:
+        return [r.source for r in self.plan.runs]
 
     def _plan_text(self) -> str:
-        text = f"{len(self.plans)} size sets: " + ", ".join(
-            "{" + ", ".join(f"{k}={v}" for k, v in p.items()) + "}" for p in self.plans)
-        constraints = [describe(d) for d in self.dims.values()
-                       if d.min > 1 or d.max is not None or d.multiple_of > 1]
-        return text + (("; " + "; ".join(constraints)) if constraints else "")
+        return self.plan.describe()
 
     def _input_manifest(self) -> list[dict]:
         return [s.to_manifest() for s in self.spec.inputs]
@@ -521,7 +504,7 @@ class _Job:
 
             # Example sizes: the given feeds' sizes, else the user's, else 2 (moved up until the graph runs).
             if given:
-                for d, n in self._sizes_of(given[0][1]).items():
+                for d, n in sizes_of(self._input_manifest(), given[0][1]).items():
                     all_dims[d] = n if d not in (dims or {}) else all_dims[d]
             _apply_user_dims(self.spec, dims, examples_fixed=False, traced=False)
             self.dims = {d: make_dim(d, all_dims[d], self.spec.dim_given.get(d)) for d in self.spec.dim_names()}
@@ -546,7 +529,6 @@ class _Job:
                 self.dims = discover(self.dims, probe, "onnxruntime")
             self.spec.dims = {d: x.example for d, x in self.dims.items()}
             self._set_plan(given=given, random_ok=random_ok)
-            self.feed_sources = {src: self.plan_sources.count(src) for src in dict.fromkeys(self.plan_sources)}
             # No PyTorch here: the imported graph as given is the reference for the optimized one.
             self.references = []
             dropped = []
@@ -564,8 +546,7 @@ class _Job:
                         "check the given feeds, or the dims' constraints (--dim NAME=SIZE,min=N,multiple_of=N)",
                     ) from None
             if dropped:
-                for i, _, _ in reversed(dropped):
-                    del self.plans[i], self.plan_feeds[i], self.plan_sources[i]
+                self.plan = self.plan.without(i for i, _, _ in dropped)
                 self.notes.append(f"{len(dropped)} generated feed sets do not run (e.g. at {dropped[0][1]}: "
                                   f"{_short(dropped[0][2])}) and were dropped; the given feeds were verified")
             self.output_specs = self._derive_outputs(graph=model)
@@ -577,7 +558,7 @@ class _Job:
             self.attempts.append({"strategy": "onnx-import", "ok": True})
             self.declared = {}
             st["result"] = (f"{len(inputs)} inputs, {len(self.output_specs)} outputs; " + self._plan_text()
-                            + (f"; feeds: {self.feed_sources}" if given else ""))
+                            + (f"; feeds: {self.plan.sources}" if given else ""))
 
     # -- stage 2: optimize + fp32 variant ---------------------------------------------------------
     def write_fp32(self, stage: Path) -> None:
@@ -781,7 +762,7 @@ class _Job:
             "export": {"source": "onnx" if self.strategy == "onnx-import" else "torch",
                        "strategy": self.strategy, "attempts": self.attempts,
                        "example_sizes": {k: int(v.example) for k, v in self.dims.items()},
-                       "feeds": {src: self.plan_sources.count(src) for src in dict.fromkeys(self.plan_sources)},
+                       "feeds": self.plan.sources,
                        "seconds": round(self.seconds, 2)},
         }
         if self.upgrade:
@@ -795,11 +776,7 @@ class _Job:
         return m
 
     def _dims_manifest(self) -> dict:
-        dims = {}
-        for dname, dim in self.dims.items():
-            dims[dname] = dim.to_manifest([p[dname] for p in self.plans if dname in p])
-        dims.update(self.derived_dims)
-        return dims
+        return {**self.plan.dims_manifest(), **self.derived_dims}
 
 
 def _read_feed_sets(feeds) -> list[tuple[str, dict]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ._dims import describe, from_manifest
+
 
 def _table(rows: list[list[str]], out) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -28,10 +30,15 @@ def print_bundle(bundle, out=None) -> None:
     for side in ("inputs", "outputs"):
         for t in m[side]:
             extra = f" values {t['value_range'][0]}..{t['value_range'][1]}" if "value_range" in t else ""
+            if t.get("value_range_origin"):
+                extra += f" ({t['value_range_origin']})"
             print(f"  {side[:-1]:6} {t['name']}: {t['dtype']}[{', '.join(map(str, t['shape']))}]{extra}", file=out)
     for dname, d in m["dims"].items():
-        print(f"  dim    {dname}: example {d['example']}, verified at {d['verified']}"
-              + (" (derived)" if d.get("derived") else ""), file=out)
+        if d.get("derived"):
+            print(f"  dim    {dname}: example {d['example']}, verified at {d['verified']} (derived)", file=out)
+            continue
+        # The constraints every runtime enforces, with where each came from, and the sizes verified.
+        print(f"  dim    {describe(from_manifest(dname, d))}; verified at {d['verified']}", file=out)
     rows = [["variant", "file", "size", "runtimes", "checked against", "max abs", "cosine", "argmax", "eval"]]
     for vname, v in m["variants"].items():
         checks = v.get("verification", []) or [None]
