@@ -207,3 +207,22 @@ def test_no_verify_import_writes_a_bundle_instead_of_crashing(downup, tmp_path):
     b = polyonnx.export(str(bundle.path / "model.onnx"), None, tmp_path / "nv", quantize="none", progress=False,
                         verify=False)
     assert b.variants["fp32"]["file"] == "model.onnx"
+
+
+def test_the_browser_refuses_what_python_refuses_with_the_same_words(downup):
+    from polyonnx import _browser
+
+    try:
+        _browser.find_chromium()
+    except _browser.BrowserNotFoundError as e:
+        pytest.fail(str(e), pytrace=False)
+    model, bundle = downup
+    inside = np.random.default_rng(2).standard_normal((1, 1, 12, 16)).astype(np.float32)
+    bad = {"x": np.zeros((1, 1, 14, 16), np.float32)}
+    try:
+        with polyonnx.runtime("python", bundle) as py, polyonnx.runtime("browser", bundle) as web:
+            np.testing.assert_allclose(web.run({"x": inside})["y"], _torch(model, inside), atol=1e-4)
+            e_py, e_web = _error(lambda: py.run(bad)), _error(lambda: web.run(bad))
+    finally:
+        _browser.shutdown()
+    assert e_web.code == "E_FEED" and e_py.message in e_web.message
