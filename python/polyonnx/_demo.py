@@ -237,6 +237,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         self._serve(body=True)
 
+    def _not_allowed(self):
+        # A 4xx, not http.server's 501: the server is read-only, the method is the client's mistake.
+        self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
+        self.send_header("Allow", "GET, HEAD")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
+
     def _headers(self, status: int, ctype: str, length: int, extra: dict | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)

@@ -108,12 +108,12 @@ def test_a_trailing_newline_is_refused_wherever_an_identifier_goes(where):
 
 
 # --- 2. the demo server serves regular files inside the bundle, to loopback hosts only ---------------
-def _raw_get(port: int, target: str, host: str | None = None) -> int:
-    """The status line's code for one GET, sent byte for byte (http.client would quote the target)."""
+def _raw_get(port: int, target: str, host: str | None = None, method: str = "GET") -> int:
+    """The status line's code for one request, sent byte for byte (http.client would quote the target)."""
     import socket
 
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        head = f"GET {target} HTTP/1.1\r\n" + (f"Host: {host}\r\n" if host is not None else "") + "Connection: close\r\n\r\n"
+        head = f"{method} {target} HTTP/1.1\r\n" + (f"Host: {host}\r\n" if host is not None else "") + "Connection: close\r\n\r\n"
         s.sendall(head.encode("latin-1"))
         data = b""
         while b"\r\n" not in data:
@@ -277,3 +277,9 @@ def test_an_absurd_but_consistent_shape_still_decodes():
 
     a = wire.decode_tensor({"dtype": "float32", "shape": [0, 2**40], "data": b""})
     assert a.shape == (0, 2**40)
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS"])
+def test_demo_answers_a_write_method_with_405(demo_server, method):
+    server, _ = demo_server
+    assert _raw_get(server.port, "/bundle/polyonnx.json", f"127.0.0.1:{server.port}", method) == 405
