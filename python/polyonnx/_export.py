@@ -6,10 +6,12 @@ The only module of polyonnx that imports torch (and torch.onnx).
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import importlib.util
 import inspect
 import io
+import itertools
 import logging
 import re
 import sys
@@ -189,9 +191,23 @@ def _flatten(out) -> list:
                         "return a tensor, or a tuple/list/dict of tensors, from forward()")
 
 
+def _isolated(model):
+    """A copy of ``model`` that shares its parameters and buffers but not its Python state.
+
+    Some models change themselves when they run at a size: Hugging Face's Swin shrinks its
+    window_size attribute for an input smaller than the window, and every later call fails. A probe
+    at a small size must not break the model for the runs after it, so each run gets its own copy
+    of the module tree (the tensors are shared, so this is cheap)."""
+    memo = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
+    try:
+        return copy.deepcopy(model, memo)
+    except Exception:  # a module that cannot be copied runs as it is
+        return model
+
+
 def torch_outputs(model, feeds: dict, input_names: list[str]) -> list[np.ndarray]:
     with torch.inference_mode():
-        out = model(*_to_torch(feeds, input_names))
+        out = _isolated(model)(*_to_torch(feeds, input_names))
     return [t.detach().cpu().numpy() for t in _flatten(out)]
 
 

@@ -226,3 +226,31 @@ def test_the_browser_refuses_what_python_refuses_with_the_same_words(downup):
     finally:
         _browser.shutdown()
     assert e_web.code == "E_FEED" and e_py.message in e_web.message
+
+
+class Fragile(nn.Module):
+    """Breaks itself when run below its minimum, as Hugging Face's Swin shrinks its window_size
+    attribute for small inputs: probing a small size must not break the runs after it."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = nn.Linear(4, 4)
+        self.broken = False
+
+    def forward(self, x):
+        if x.shape[1] < 4:
+            self.broken = True
+            raise RuntimeError("needs at least 4 steps")
+        if self.broken:
+            raise RuntimeError("broken by an earlier call")
+        return self.lin(x)
+
+
+def test_probing_a_small_size_does_not_break_the_model_for_later_runs(tmp_path):
+    model = Fragile().eval()
+    bundle = polyonnx.export(model, (torch.randn(2, 6, 4),), tmp_path / "b", quantize="none", progress=False,
+                             dynamic_axes={"x": {0: "batch", 1: "steps"}}, output_names=["y"])
+    assert model.broken is False
+    steps = bundle.dims["steps"]
+    assert steps["min"] == 4 and "3 fails in torch: RuntimeError: needs at least 4 steps" in steps["origin"]["min"]
