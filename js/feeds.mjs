@@ -124,6 +124,9 @@ function convertList(name, dtype, dims, list) {
 /** A typed array the caller built: it must already be the dtype's array (float16: Uint16Array bits). */
 function checkTypedData(name, dtype, dims, data) {
   const t = DTYPES[dtype];
+  // onnxruntime refuses views over a SharedArrayBuffer: copy those (slice() gives a plain buffer).
+  // Any other typed array is passed as it is, so it is read when run() runs, not copied.
+  if (typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer) data = data.slice();
   if (dtype === 'float16') {
     const F16 = globalThis.Float16Array;
     // A Float16Array holds the same IEEE bits: view them, no copy (Node 24 has Float16Array).

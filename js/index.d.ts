@@ -252,6 +252,12 @@ export interface PoolOptions extends LoadOptions {
   maxQueue?: number;
   /** Per request (queue wait + run), in ms; 0 or Infinity: none. Rejects with code 'E_TIMEOUT'. Default 30000. */
   timeoutMs?: number;
+  /**
+   * 'thread' (default): sessions in worker_threads, sharing this process. 'process': each worker in a
+   * child process, so a native abort inside ONNX Runtime costs one worker (replaced; its requests
+   * rejected once with 'E_WORKER'), not the server.
+   */
+  isolation?: 'thread' | 'process';
 }
 
 export interface PoolStats {
@@ -260,6 +266,7 @@ export interface PoolStats {
   readonly failed: number; readonly timedOut: number; readonly rejectedQueueFull: number; readonly batches: number;
   readonly batchedRows: number; readonly largestBatch: number; readonly meanBatchRows: number;
   readonly workerRestarts: number;
+  readonly isolation: 'thread' | 'process';
   /** Milliseconds workers spent running batches, in all. */
   readonly runMs: number;
 }

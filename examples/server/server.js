@@ -5,6 +5,11 @@
 //
 //   node examples/server/server.js BUNDLE_DIR [--port 8080] [--workers N] [--max-body 1048576]
 //        [--max-queue 256] [--timeout-ms 30000] [--max-batch 8] [--max-delay-ms 2]
+//        [--isolation process|thread]
+//
+// --isolation process (the default) runs each pool worker in a child process: a native abort
+// inside ONNX Runtime (issue #11: a zero-length GRU axis) costs one worker, which is replaced,
+// not the server. 'thread' (worker_threads) shares the server's process and is lighter.
 //
 //   GET  /health  -> 200 {status: "ok", stats}
 //   GET  /model   -> 200 {name, variant, inputs, outputs, dims}
@@ -39,13 +44,19 @@ const FLAGS = {
   '--max-batch': ['maxBatch', 8],
   '--max-delay-ms': ['maxDelayMs', 2],
 };
+// Flags whose value is a word, with the words allowed.
+const CHOICES = { '--isolation': ['isolation', 'process', ['process', 'thread']] };
 
 function parseArgs(argv) {
-  const opts = Object.fromEntries(Object.values(FLAGS).map(([k, v]) => [k, v]));
+  const opts = Object.fromEntries([...Object.values(FLAGS), ...Object.values(CHOICES)].map(([k, v]) => [k, v]));
   let bundle = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (FLAGS[a]) {
+    if (CHOICES[a]) {
+      const v = argv[++i];
+      if (!CHOICES[a][2].includes(v)) throw new Error(`${a} is one of ${CHOICES[a][2].join(', ')}, got ${v}`);
+      opts[CHOICES[a][0]] = v;
+    } else if (FLAGS[a]) {
       const v = Number(argv[++i]);
       if (!Number.isFinite(v) || v < 0) throw new Error(`${a} needs a non-negative number, got ${argv[i]}`);
       opts[FLAGS[a][0]] = v;
@@ -231,7 +242,9 @@ async function handleV2(req, res, path, ctx) {
  */
 async function startServer(bundle, opts = {}) {
   const o = { ...Object.fromEntries(Object.values(FLAGS)), ...opts };
-  const poolOptions = { maxQueue: o.maxQueue, timeoutMs: o.timeoutMs, maxBatch: o.maxBatch, maxDelayMs: o.maxDelayMs };
+  const poolOptions = {
+    maxQueue: o.maxQueue, timeoutMs: o.timeoutMs, maxBatch: o.maxBatch, maxDelayMs: o.maxDelayMs, isolation: o.isolation,
+  };
   if (o.workers) poolOptions.workers = o.workers;
   const pool = await createPool(bundle, poolOptions);
 

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from . import wire
 from ._version import __version__
-from .errors import IntegrityError, ManifestError, PolyonnxError
+from .errors import FeedError, IntegrityError, ManifestError, PolyonnxError
 
 # The JS package shares its checks with the browser as ES modules that CommonJS `require()`s:
 # Node supports that from 20.19 and 22.12 (Node 18 is end-of-life since April 2025).
@@ -109,9 +109,13 @@ class WorkerIntegrityError(WorkerRequestError, IntegrityError):
     pass
 
 
+class WorkerFeedError(WorkerRequestError, FeedError):
+    pass
+
+
 # JS error codes that have a Python class of their own, so `except IntegrityError` works for
 # every runtime.
-_ERROR_CLASSES = {"E_MANIFEST": WorkerManifestError, "E_INTEGRITY": WorkerIntegrityError}
+_ERROR_CLASSES = {"E_MANIFEST": WorkerManifestError, "E_INTEGRITY": WorkerIntegrityError, "E_FEED": WorkerFeedError}
 
 
 # --- finding Node --------------------------------------------------------------------------------

@@ -250,3 +250,11 @@ test('an object that is neither a tensor nor { data, dims } is refused', () => {
   throwsFeed(() => one('float32', { values: [1] }), "without 'data' and 'dims'");
   throwsFeed(() => one('float32', new DataView(new ArrayBuffer(4))), 'DataView');
 });
+
+test('a typed array over a SharedArrayBuffer is copied into a plain buffer (onnxruntime refuses shared ones)', () => {
+  const shared = new Float32Array(new SharedArrayBuffer(12));
+  shared.set([1, 2, 3]);
+  const t = one('float32', { data: shared, dims: [3] });
+  assert.ok(!(t.data.buffer instanceof SharedArrayBuffer));
+  assert.deepEqual(Array.from(t.data), [1, 2, 3]);
+});
