@@ -346,8 +346,9 @@ class _Job:
                 elif follows:
                     shape.append(follows[0])
                     continue
-                dname = f"{oname}_dim{axis}".replace(".", "_").replace("/", "_").replace(":", "_").replace("-", "_")
-                dname = _graph_dim_name(dname)
+                from . import _graph
+
+                dname = _graph.sanitize_dim(f"{oname}_dim{axis}", f"output{len(specs)}_dim{axis}")
                 self.derived_dims[dname] = {"example": int(sizes[0]), "verified": sorted(set(int(n) for n in sizes)),
                                             "derived": True}
                 shape.append(dname)
@@ -798,11 +799,6 @@ def _read_feed_sets(feeds) -> list[tuple[str, dict]]:
                                 "give dicts of input name -> array, or .npz paths")
         out.append(("user", {k: np.asarray(v) for k, v in item.items()}))
     return out
-
-
-def _graph_dim_name(name: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9_]", "_", name)[:64]
-    return name if re.match(r"[A-Za-z_]", name) else f"d_{name}"[:64]
 
 
 def _short(text: str, limit: int = 200) -> str:
