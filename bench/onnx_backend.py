@@ -11,7 +11,8 @@ light_X_output_0.pb and, like onnx's own runner, feeds arange(n)/n with dynamic 
   removed     ORT cannot load the graph because an operator version was removed;
   poly py/node   polyonnx.export(model.onnx, quantize="none"), then the `python` / `node` runtime;
   upgraded    polyonnx's manifest records export.upgrade with passed: true;
-  _upgrade    polyonnx._upgrade.load_for_ort alone upgrades and verifies it (for the lead's wiring).
+  _upgrade    polyonnx._upgrade.load_for_ort alone upgrades and verifies it (for the lead's wiring);
+  poly wasm   with --wasm, the bundle in the `wasm` runtime (onnxruntime-web's kernels) too.
 
 Outputs are paired with output_*.pb by the graph's output order and compared by name: floats
 within atol 1e-7 + rtol 1e-3 * |expected| (onnx's backend-test defaults, NaN equals NaN), dtype
@@ -55,6 +56,7 @@ CASE_TIMEOUT_S = 300
 REMOVED = re.compile(r"Could not find an implementation for \w+\(\d+\)")
 COLUMNS = ("cases", "ort py", "raw node", "removed", "poly py", "poly node", "poly node of ort py", "upgraded",
            "_upgrade")
+WASM_COLUMN = "poly wasm"  # with --wasm: onnxruntime-web (wasm) in Node, the browser's kernels
 
 
 @dataclass
@@ -186,11 +188,11 @@ def raw_python(case: Case) -> dict:
         del session
 
 
-def through_polyonnx(case: Case, work: Path, pass_feeds: bool) -> dict:
+def through_polyonnx(case: Case, work: Path, pass_feeds: bool, runtimes: tuple[str, ...]) -> dict:
     import polyonnx
     from polyonnx import pipeline
 
-    out = {"export": None, "python": None, "node": None, "upgrade": None, "feeds": None}
+    out = {"export": None, **{rt: None for rt in runtimes}, "upgrade": None, "feeds": None}
     options = dict(quantize="none", progress=False, force=True)
     # `light` has no test_data_set_* beside its models: the feeds are given (when export accepts feeds=).
     if (pass_feeds or case.family == "light") and "feeds" in inspect.signature(pipeline.export).parameters:
@@ -206,7 +208,7 @@ def through_polyonnx(case: Case, work: Path, pass_feeds: bool) -> dict:
     out["export"] = {"pass": True}
     record = bundle.manifest.get("export", {})
     out["upgrade"], out["feeds"] = record.get("upgrade"), record.get("feeds")
-    for runtime in ("python", "node"):
+    for runtime in runtimes:
         try:
             with polyonnx.runtime(runtime, bundle) as rt:
                 out[runtime] = check_outputs(case, rt.run)
@@ -232,7 +234,7 @@ def _failure(e: BaseException) -> dict:
             "at": f"{Path(where.filename).name}:{where.lineno}" if where else None}
 
 
-def measure(family: str, name: str, pass_feeds: bool) -> dict:
+def measure(family: str, name: str, pass_feeds: bool, runtimes: tuple[str, ...]) -> dict:
     case = load_case(family, name)
     model = onnx.load(str(case.model), load_external_data=False)
     record = {"family": family, "case": name, "ir_version": model.ir_version,
@@ -242,7 +244,7 @@ def measure(family: str, name: str, pass_feeds: bool) -> dict:
     record["ort_python"] = raw_python(case)
     work = Path(tempfile.mkdtemp(prefix="onnx-backend-"))
     try:
-        record["polyonnx"] = through_polyonnx(case, work, pass_feeds)
+        record["polyonnx"] = through_polyonnx(case, work, pass_feeds, runtimes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if record["ort_python"].get("removed"):
@@ -274,13 +276,13 @@ class Child:
         self.log_path = str(log_path)
         self.proc = None
 
-    def measure(self, family: str, name: str, pass_feeds: bool) -> dict:
+    def measure(self, family: str, name: str, pass_feeds: bool, runtimes: tuple[str, ...]) -> dict:
         if self.proc is None or not self.proc.is_alive():
             ctx = multiprocessing.get_context("spawn")
             self.conn, theirs = ctx.Pipe()
             self.proc = ctx.Process(target=_child, args=(theirs, self.log_path), daemon=True)
             self.proc.start()
-        self.conn.send((family, name, pass_feeds))
+        self.conn.send((family, name, pass_feeds, runtimes))
         if self.conn.poll(CASE_TIMEOUT_S):
             try:
                 return self.conn.recv()
@@ -401,7 +403,13 @@ def verdicts(r: dict) -> dict:
             "poly py": bool((poly.get("python") or {}).get("pass")), "poly node": node,
             "poly node of ort py": ort_py and node,
             "upgraded": bool(upgrade.get("passed")) and node,
-            "_upgrade": bool((r.get("upgrade_alone") or {}).get("pass"))}
+            "_upgrade": bool((r.get("upgrade_alone") or {}).get("pass")),
+            WASM_COLUMN: bool((poly.get("wasm") or {}).get("pass"))}
+
+
+def columns(records: list[dict]) -> tuple[str, ...]:
+    wasm = any("wasm" in (r.get("polyonnx") or {}) for r in records)
+    return COLUMNS + ((WASM_COLUMN,) if wasm else ())
 
 
 def table(records: list[dict]) -> list[dict]:
@@ -411,17 +419,18 @@ def table(records: list[dict]) -> list[dict]:
         if not mine:
             continue
         row = {"family": family, "cases": len(mine)}
-        for col in COLUMNS[1:]:
+        for col in columns(records)[1:]:
             row[col] = sum(verdicts(r)[col] for r in mine)
         rows.append(row)
     return rows
 
 
 def render(rows: list[dict]) -> str:
-    head = "| family | " + " | ".join(COLUMNS) + " |"
-    lines = [head, "|---|" + "---:|" * len(COLUMNS)]
+    cols = [c for c in (*COLUMNS, WASM_COLUMN) if rows and c in rows[0]]
+    head = "| family | " + " | ".join(cols) + " |"
+    lines = [head, "|---|" + "---:|" * len(cols)]
     for row in rows:
-        lines.append(f"| {row['family']} | " + " | ".join(str(row[c]) for c in COLUMNS) + " |")
+        lines.append(f"| {row['family']} | " + " | ".join(str(row[c]) for c in cols) + " |")
     return "\n".join(lines)
 
 
@@ -459,7 +468,7 @@ def failure(r: dict) -> tuple[str, str] | None:
     if "error" in r:
         return "bench", r["error"]["error"]
     poly = r["polyonnx"]
-    for stage in ("export", "python", "node"):
+    for stage in ("export", "python", "node", "wasm"):
         got = poly.get(stage)
         if got is not None and not got.get("pass"):
             where = f" (at {got['at']})" if got.get("at") else ""
@@ -516,7 +525,9 @@ def _git_head() -> str:
 
 def progress(i: int, n: int, r: dict) -> str:
     v = verdicts(r) if "error" not in r else {}
-    marks = " ".join(f"{c}:{'ok' if v.get(c) else '--'}" for c in ("ort py", "raw node", "poly py", "poly node"))
+    shown = ("ort py", "raw node", "poly py", "poly node") + (
+        (WASM_COLUMN,) if "wasm" in (r.get("polyonnx") or {}) else ())
+    marks = " ".join(f"{c}:{'ok' if v.get(c) else '--'}" for c in shown)
     f = failure(r)
     tail = f"  [{f[0]}] {_short(f[1], 140)}" if f else ""
     if v.get("removed"):
@@ -531,6 +542,8 @@ def main(argv=None) -> int:
     ap.add_argument("--pass-feeds", action="store_true",
                     help="give every case's test data to export(feeds=) instead of relying on the pipeline "
                          "finding test_data_set_* beside the model")
+    ap.add_argument("--wasm", action="store_true",
+                    help="also run each bundle in the `wasm` runtime (onnxruntime-web's kernels, in Node)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--findings", type=Path, default=FINDINGS, help=f"failures by class (default {FINDINGS})")
     ap.add_argument("--at-commit", metavar="REV",
@@ -542,6 +555,7 @@ def main(argv=None) -> int:
                                           if a not in ("--at-commit", args.at_commit)], args.out)
     command = "python bench/onnx_backend.py " + " ".join(argv if argv is not None else sys.argv[1:])
     keys = discover(args.filter, args.limit)
+    runtimes = ("python", "node", "wasm") if args.wasm else ("python", "node")
     if not keys:
         print("onnx_backend: no case matches", file=sys.stderr)
         return 2
@@ -557,7 +571,7 @@ def main(argv=None) -> int:
     child, records = Child(log), []
     try:
         for i, (family, name) in enumerate(keys, 1):
-            r = child.measure(family, name, args.pass_feeds)
+            r = child.measure(family, name, args.pass_feeds, runtimes)
             r["raw_node"] = node.get(f"{family}/{name}", {"pass": False, "error": "not run"})
             records.append(r)
             print(progress(i, len(keys), r), flush=True)
