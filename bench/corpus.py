@@ -115,6 +115,16 @@ def sizes_for(dim: dict) -> list[int]:
     return sorted({s for s in out if legal(dim, s)})
 
 
+def largest_probe(dim: dict, large: int = 256) -> int | None:
+    """The top of the legal range: ``max`` itself, or with no max a large size a user may well send
+    (256 tokens, pixels or items; 2x the example when that is larger). A graph that fails there
+    (position embeddings, fixed tables) has a max its manifest does not state."""
+    if "max" in dim:
+        return dim["max"] if dim["max"] <= 4096 and dim["max"] != smallest_legal(dim) else None
+    step = dim.get("multiple_of", 1)
+    return -(-max(large, 2 * int(dim["example"])) // step) * step
+
+
 def size_plans(dims: dict) -> list[dict]:
     """The examples together, then each dim through its sizes with the others at their examples."""
     base = {n: int(d["example"]) for n, d in dims.items()}
@@ -216,7 +226,7 @@ def run_raw(case, built, work: Path) -> dict:
         path = work / "raw.onnx"
         try:
             with contextlib.redirect_stdout(open(os.devnull, "w")):
-                raw.torch_export(model, cm.user_feeds(case, case.user_sizes[1]), dynamic, out_names, path)
+                exporter = raw.torch_export(model, cm.user_feeds(case, case.user_sizes[1]), dynamic, out_names, path)
         except Exception as e:
             return {"ok": False, "tool": "torch.onnx.export", "error": short(e, 300)}
         try:
@@ -232,7 +242,8 @@ def run_raw(case, built, work: Path) -> dict:
             passed += why is None
             if why:
                 errors.append(f"at {sizes}: {why}")
-        return {"ok": not errors, "tool": "torch.onnx.export + ORT python", "passed": passed, "of": len(sets),
+        return {"ok": not errors, "tool": f"torch.onnx.export ({exporter}) + ORT python", "passed": passed,
+                "of": len(sets),
                 **({"error": errors[0]} if errors else {})}
     path = built
     try:
@@ -246,18 +257,20 @@ def run_raw(case, built, work: Path) -> dict:
         except Exception as e:
             refs.append(None)
             errors.append(f"python at {sizes}: {short(e, 200)}")
-    node = raw.node_run(path, sets)
-    passed = 0
-    for sizes, ref, got in zip(case.user_sizes, refs, node):
-        if isinstance(got, str):
-            errors.append(f"node at {sizes}: {got[:200]}")
-            continue
-        why = compare(got, ref, "node") if ref is not None else "no python reference"
-        passed += why is None
-        if why and ref is not None:
-            errors.append(f"node at {sizes}: {why}")
-    return {"ok": not errors, "tool": "ORT python + onnxruntime-node", "passed": passed, "of": len(sets),
-            **({"error": errors[0]} if errors else {})}
+    passed, failed = 0, set()
+    for backend in ("node", "web"):  # onnxruntime-node, and onnxruntime-web's wasm backend in Node
+        for sizes, ref, got in zip(case.user_sizes, refs, raw.node_run(path, sets, backend=backend)):
+            if isinstance(got, str):
+                errors.append(f"{backend} at {sizes}: {got[:200]}")
+                failed.add(backend)
+                continue
+            why = compare(got, ref, "node" if backend == "node" else "wasm") if ref is not None else "no reference"
+            passed += why is None and backend == "node"
+            if why and ref is not None:
+                errors.append(f"{backend} at {sizes}: {why}")
+                failed.add(backend)
+    return {"ok": not errors, "tool": "ORT python + onnxruntime-node + onnxruntime-web (wasm)", "passed": passed,
+            "of": len(sets), "failed": sorted(failed), **({"error": errors[0]} if errors else {})}
 
 
 def export_bundle(case, built, out: Path) -> None:
@@ -347,6 +360,10 @@ def check_constraints(case, bundle, rts, model_path) -> list[dict]:
             probes.append(("outside", f"{n}={lo + 1} (off x{step})", dict(base, **{n: lo + 1}), None, None))
         if "max" in d:
             probes.append(("outside", f"{n}={d['max'] + 1} (above max)", dict(base, **{n: d["max"] + 1}), None, None))
+        top = largest_probe(d)
+        if top is not None:
+            probes.append(("inside", f"{n}={top} ({'max' if top == d.get('max') else 'large, no max'})",
+                           dict(base, **{n: top}), None, None))
     static = [(spec["name"], axis, d) for spec in manifest["inputs"] for axis, d in enumerate(spec["shape"])
               if isinstance(d, int) and d > 1]
     if static:  # one static axis off by one: the shape check every runtime makes before ONNX Runtime
@@ -420,6 +437,8 @@ def run_case(case, work: Path, runtimes: list[str], index: int, total: int) -> d
     out = work / "bundle"
     t0 = time.perf_counter()
     try:
+        if case.kind == "export":  # a fresh model: the raw exporters may leave patches on the one they traced
+            built = case.build()
         with contextlib.redirect_stdout(open(os.devnull, "w")):
             export_bundle(case, built, out)
         bundle = polyonnx.load(out)
@@ -476,7 +495,9 @@ def verdict(row: dict) -> str:
     if not row.get("polyonnx", {}).get("ok"):
         return "refused" if row.get("raw", {}).get("ok") is False else "FAILS"
     runs = row.get("runs", {})
-    ok_runs = all(r["passed"] == r["of"] for k, r in runs.items() if k != "plans")
+    raw_failed = {"browser" if b == "web" else b for b in row.get("raw", {}).get("failed", [])} | (
+        {"wasm"} if "web" in row.get("raw", {}).get("failed", []) else set())
+    ok_runs = all(r["passed"] == r["of"] for k, r in runs.items() if k != "plans" and k not in raw_failed)
     ok_c = all(c["ok"] for c in row.get("constraints", []))
     return "pass" if ok_runs and ok_c else "FAILS"
 
@@ -521,6 +542,8 @@ def table(rows: list[dict], runtimes: list[str]) -> str:
         rawr = r.get("raw", {})
         raw_cell = "-" if not rawr else (f"ok {rawr.get('passed', '')}/{rawr.get('of', '')}" if rawr["ok"]
                                          else f"fails ({rawr.get('tool', '')})")
+        if "legacy" in rawr.get("tool", ""):
+            raw_cell += " (dynamo failed; legacy)"
         dims = constraint_text(r["dims"]) if "dims" in r else "-"
         cells = [r["name"], r["source"], r["kind"], r.get("told") or "-", dims, raw_cell,
                  *[cell_runs(r, rt) for rt in runtimes], cell_runs(r, "torch"), cell_constraints(r), verdict(r),
@@ -530,31 +553,51 @@ def table(rows: list[dict], runtimes: list[str]) -> str:
 
 
 # --- failure classes for the lead -----------------------------------------------------------------
+# (class, pattern over the first failure's text, what polyonnx would need to do). First match wins.
 CLASSES = [
-    ("size the model rejects was verified (fixed test sizes, no discovery)",
-     r"fails (on|at) sizes|Kernel size|broadcast|Invalid input shape|Resize|smaller than|too small|Output size"),
-    ("example values became a runtime limit / value range refuses valid ids", r"value_range|outside value|value range"),
-    ("import refused by polyonnx's own schema or graph handling", r"schema|opset|ManifestError|TypeError|NoneType"),
-    ("--input/inputs= ignored or dims not nameable on import", r"inputs=|names no dynamic dim|--input|--dim"),
-    ("anonymous dims merged", r"'_'|is \d+ in \w+ but \d+ in"),
-    ("output shape recorded wrong", r"output .* shape|shape \[.*\] !="),
-    ("exporter failed / no exporter produced a working graph", r"no exporter produced|export failed"),
-    ("a runtime accepted a size or value outside the manifest", r"accepted \(ran\)"),
-    ("runtimes refuse with different errors", r"runtimes disagree"),
-    ("a runtime failed inside ONNX Runtime instead of refusing", r"ONNXRuntimeError|Non-zero status|E_RUN|E_SESSION"),
-    ("a runtime process died", r"Crash|died|terminate"),
+    ("the manifest admits a size the graph fails at (a max it does not state)", r"\(large, no max\)",
+     "probe a large size during discovery (or read position-embedding / table sizes) and record max"),
+    ("the manifest admits a size or value a runtime then runs (no refusal)", r"accepted \(ran\)",
+     "every runtime checks min/max/multiple_of, static axes and integer value_range before ONNX Runtime"),
+    ("runtimes refuse with different errors", r"runtimes disagree",
+     "one message for one refusal, built from shared data (shared-schemas vectors)"),
+    ("pinned or tied input shapes written into the graph break ONNX Runtime's type inference",
+     r"TypeInferenceError|ShapeInferenceError",
+     "enforce user-pinned sizes in the manifest and the feed check, but keep the graph's own input shapes (or "
+     "fall back to them when ORT cannot load the rewritten graph)"),
+    ("import: the example sizes are chosen before discovery, and the graph fails at them",
+     r"fails on the generated feeds|imported graph fails",
+     "run discovery (min, multiple_of from ORT probes) before picking the example, as for other imports"),
+    ("exported graph is wrong at sizes PyTorch accepts (padding/windows computed at trace time)",
+     r"no exporter produced a graph that works",
+     "discover constraints from the candidate graph too (ORT probes, as for imports: e.g. multiple_of 32), "
+     "then verify inside them"),
+    ("PyTorch fails on the user's own example", r"the model itself fails on the example",
+     "check the model is not changed by an earlier export in the same process (torch.export patches)"),
+    ("a runtime refuses at load what the same raw runtime runs", r"open: .*(has no kernel|load)",
+     "base the refusal on a measured load in that runtime, not on a list"),
+    ("a size the model rejects was verified", r"Kernel size|fails on sizes|fails at sizes",
+     "choose verification sizes inside the discovered constraints"),
+    ("example values became a runtime limit", r"value_range|outside value",
+     "value domains from the graph (embedding table) or the user, never from the example"),
+    ("bundle output differs from the reference", r"max_abs .* >|shape \[",
+     "verify at these sizes and refuse, or record the constraint that excludes them"),
+    ("a runtime failed inside ONNX Runtime instead of refusing", r"ONNXRuntimeError|Non-zero status|E_RUN",
+     "refuse before ONNX Runtime with E_FEED"),
+    ("a runtime process died", r"Crash|died|terminate", "contain ORT aborts in a child process"),
+    ("polyonnx crashed (not a decision)", r"\(at \w+\.py:\d+", "raise a PolyonnxError with stage and fix"),
 ]
 
 
-def classify(text: str) -> str:
-    for name, pattern in CLASSES:
+def classify(text: str) -> tuple[str, str]:
+    for name, pattern, fix in CLASSES:
         if re.search(pattern, text):
-            return name
-    return "other"
+            return name, fix
+    return "other", ""
 
 
 def findings(rows: list[dict], commit: str) -> str:
-    groups: dict[str, list] = {}
+    groups: dict[tuple, list] = {}
     for r in rows:
         if verdict(r) == "pass":
             continue
@@ -563,10 +606,12 @@ def findings(rows: list[dict], commit: str) -> str:
     out = [f"# corpus findings (bench/corpus.py) at {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
            "", f"{sum(verdict(r) == 'pass' for r in rows)}/{len(rows)} pass. "
            f"Raw tools ok on {sum(bool(r.get('raw', {}).get('ok')) for r in rows)}/{len(rows)}.", ""]
-    for name, items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+    for (name, fix), items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         out.append(f"## {name}: {len(items)}")
+        if fix:
+            out.append(f"Needed: {fix}.")
         for model, text in items:
-            out.append(f"- **{model}**: `{text[:600]}`")
+            out.append(f"- **{model}**: `{text[:700]}`")
         out.append("")
     return "\n".join(out)
 

@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 # One Node process per model: load the graph with onnxruntime-node, run every feed set, print one
 # JSON line per run. Feeds and outputs travel as base64 little-endian bytes.
 NODE_SCRIPT = r"""
-const ort = require('onnxruntime-node');
+const ort = require(process.argv[2] === 'web' ? 'onnxruntime-web' : 'onnxruntime-node');
+if (process.argv[2] === 'web') ort.env.wasm.numThreads = 1;
 const ARRAYS = {float32: Float32Array, float64: Float64Array, int32: Int32Array, int64: BigInt64Array,
                 uint8: Uint8Array, int8: Int8Array, bool: Uint8Array};
 let input = '';
@@ -62,15 +63,16 @@ def _decode(t: dict) -> np.ndarray:
     return np.frombuffer(base64.b64decode(t["b64"]), dtype=dtype).reshape(t["shape"])
 
 
-def node_run(model: Path, feed_sets: list[dict], timeout: float = 300) -> list:
-    """Run ``model`` in raw onnxruntime-node on each feed set: a list of outputs dicts or error strings."""
+def node_run(model: Path, feed_sets: list[dict], timeout: float = 300, backend: str = "node") -> list:
+    """Run ``model`` in raw onnxruntime-node (``backend='node'``) or onnxruntime-web's wasm backend in
+    Node (``'web'``) on each feed set: a list of outputs dicts or error strings."""
     with tempfile.NamedTemporaryFile("w", suffix=".cjs", delete=False) as f:
         f.write(NODE_SCRIPT)
         script = f.name
     try:
         env = dict(os.environ, NODE_PATH=str(REPO / "node_modules"))
         job = json.dumps({"model": str(model), "runs": [{k: _encode(v) for k, v in fs.items()} for fs in feed_sets]})
-        proc = subprocess.run(["node", script], input=job, capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(["node", script, backend], input=job, capture_output=True, text=True, timeout=timeout, env=env)
     finally:
         os.unlink(script)
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -98,13 +100,24 @@ def ort_run(session, feeds: dict) -> dict:
     return dict(zip(names, session.run(names, feeds)))
 
 
-def torch_export(model, example: dict, dynamic: dict, output_names: list[str], path: Path) -> None:
-    """torch.onnx.export as a user writes it in torch 2.13 (the default dynamo exporter, named dims)."""
+def torch_export(model, example: dict, dynamic: dict, output_names: list[str], path: Path) -> str:
+    """torch.onnx.export as a user writes it in torch 2.13: the default (dynamo) exporter with named
+    dims; when that raises, what its error suggests, the TorchScript exporter (``dynamo=False``).
+    Returns the exporter that wrote ``path``."""
     import torch
 
-    torch.onnx.export(model, (), str(path), kwargs={k: torch.from_numpy(v) for k, v in example.items()},
-                      input_names=list(example), output_names=output_names, dynamic_shapes=dynamic or None,
-                      external_data=False, verbose=False)
+    kwargs = {k: torch.from_numpy(v) for k, v in example.items()}
+    try:
+        torch.onnx.export(model, (), str(path), kwargs=kwargs, input_names=list(example), output_names=output_names,
+                          dynamic_shapes=dynamic or None, external_data=False, verbose=False)
+        return "dynamo"
+    except Exception as first:
+        try:
+            torch.onnx.export(model, tuple(kwargs.values()), str(path), input_names=list(example),
+                              output_names=output_names, dynamic_axes={**dynamic}, dynamo=False)
+        except Exception:
+            raise first from None
+        return "legacy"
 
 
 def torch_run(model, feeds: dict, output_names: list[str]) -> dict:
