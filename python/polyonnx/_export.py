@@ -248,12 +248,27 @@ def condense(err: BaseException, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
+def _dynamic_shapes(model, names, axes) -> tuple:
+    """Positional dynamic_shapes in forward()'s structure: one entry per named parameter, and the
+    inputs that land in ``*args`` packed into one tuple (torch.export matches the signature, so a
+    ``forward(self, *inputs)`` needs ``((dims, dims, ...),)``)."""
+    shapes = [axes[n] for n in names]
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return tuple(shapes)
+    fixed = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if any(p.kind == p.VAR_POSITIONAL for p in params) and len(shapes) > len(fixed):
+        return tuple(shapes[:len(fixed)]) + (tuple(shapes[len(fixed):]),)
+    return tuple(shapes)
+
+
 def _export_dynamo(model, args, path: Path, names, output_names, opset, axes) -> None:
     # Positional dynamic_shapes follow forward()'s argument order, which is the inputs' order.
     torch.onnx.export(
         model, args, str(path), dynamo=True, external_data=False, verbose=False,
         input_names=names, output_names=output_names, opset_version=opset,
-        dynamic_shapes=tuple(axes[n] for n in names), optimize=True,
+        dynamic_shapes=_dynamic_shapes(model, names, axes), optimize=True,
     )
 
 

@@ -253,3 +253,18 @@ def test_probing_a_small_size_does_not_break_the_model_for_later_runs(tmp_path):
     assert model.broken is False
     steps = bundle.dims["steps"]
     assert steps["min"] == 4 and "3 fails in torch: RuntimeError: needs at least 4 steps" in steps["origin"]["min"]
+
+
+class VarArgs(nn.Module):
+    def forward(self, *xs):
+        return xs[0] * 2 + xs[1].sum(-1, keepdim=True)
+
+
+def test_a_varargs_forward_keeps_the_dynamo_exporter(tmp_path):
+    a, b = torch.randn(2, 3), torch.randn(2, 5)
+    bundle = polyonnx.export(VarArgs(), (a, b), tmp_path / "b", input_names=["a", "b"], quantize="none",
+                             progress=False, dynamic_axes={"a": {0: "batch"}, "b": {0: "batch"}}, output_names=["y"])
+    assert bundle.manifest["export"]["strategy"] == "dynamo", bundle.manifest["export"]["attempts"]
+    a2, b2 = np.ones((4, 3), np.float32), np.ones((4, 5), np.float32)
+    with polyonnx.runtime("node", bundle) as node:
+        np.testing.assert_allclose(node.run({"a": a2, "b": b2})["y"], a2 * 2 + 5, atol=1e-6)
