@@ -1,4 +1,5 @@
-"""`polyonnx bench BUNDLE`: latency and throughput per runtime x variant x batch size."""
+"""`polyonnx bench BUNDLE`: latency and throughput per runtime x variant x batch size, each runtime
+timed alone, checked against standalone runs in fresh processes."""
 
 from __future__ import annotations
 
@@ -28,9 +29,15 @@ def configure(p) -> None:
     p.add_argument("--seq", type=_ints, default=None,
                    help="sizes for every other dynamic input dim, e.g. 16,128 (default: each dim's example size)")
     p.add_argument("--runs", type=int, default=50, help="timed runs per row (default: 50)")
-    p.add_argument("--warmup", type=int, default=None, help="untimed runs first (default: runs/10, at least 2)")
+    p.add_argument("--blocks", type=int, default=5,
+                   help="cut each row's runs into this many blocks; the runtimes' blocks alternate, each runtime "
+                        "alone while timed, and ratios get the min-max over blocks (default: 5)")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="untimed runs after each load (default: a quarter of a block, at least 2)")
     p.add_argument("--threads", type=int, default=None,
                    help="intra-op threads, the same for every runtime (default: all cores)")
+    p.add_argument("--no-self-check", dest="self_check", action="store_false",
+                   help="skip timing each row again alone in a fresh process (the self-check, 10%% limit)")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the report as JSON to FILE")
 
 
@@ -43,6 +50,7 @@ def run(args) -> int:
 
     report = bench_bundle(args.bundle, runtimes=args.runtimes, variants=args.variants, batches=args.batch,
                           seqs=args.seq, runs=args.runs, warmup=args.warmup, threads=args.threads,
+                          blocks=args.blocks, self_check=args.self_check,
                           progress=lambda msg: print(f"bench: {msg}", file=sys.stderr))
     print(format_report(report))
     if args.json:

@@ -1,10 +1,25 @@
 """Latency and throughput of a bundle per runtime x variant x batch size (``polyonnx bench``).
 
 ``bench_bundle(bundle, runtimes=..., variants=..., batches=..., seqs=..., runs=..., threads=...)``
-opens each variant in each runtime once (``polyonnx.runtime``), runs generated feeds
-(``polyonnx.feeds.make_feeds``) at each size, and returns a JSON-ready dict: one result per
-runtime x variant x size with p50/p90/p99 latency and throughput, the Node / ONNX Runtime Python
-ratio per variant and size, and what was skipped and why.
+runs generated feeds (``polyonnx.feeds.make_feeds``) at each size in each runtime
+(``polyonnx.runtime``) and returns a JSON-ready dict: one result per runtime x variant x size with
+p50/p90/p99 latency and throughput, the Node / ONNX Runtime Python ratio per variant and size
+with its spread, a self-check against standalone runs, and what was skipped and why.
+
+Each runtime is timed alone (issue #14). ONNX Runtime's intra-op threads spin after a run; with
+two runtimes' sessions alive and timed run by run in turn, each runtime's spinning threads took
+the cores from the other: text_transformer fp32 measured 12.8 ms in Python that way against
+4.2-4.5 ms alone (quiet machine, 2 cores), and on a loaded machine the idle spinning dominated
+every figure (bench/runtime_isolation.py measures it). So the runs are cut into ``blocks``; a
+block opens one runtime's session, warms it up, times its runs and closes it, so no other
+runtime's session (and no thread pool of one) exists while it is timed. The blocks of the
+runtimes alternate, and each runtime's first block rotates, so load from elsewhere on the machine
+hits them alike; the ratio's spread is the min-max of the per-block ratios of neighbouring blocks.
+
+Self-check: each row is timed again in a fresh process that opens only that runtime (same
+variant, sizes, threads, warm-up and runs), and the row is flagged when its p50 differs from that
+standalone p50 by more than ``SELF_CHECK_LIMIT`` (10%). A flagged row means the machine was not
+steady while benchmarking: repeat on a quieter machine before quoting it.
 
 How each runtime is timed (the ``timing`` field of a result):
 
@@ -13,8 +28,6 @@ How each runtime is timed (the ``timing`` field of a result):
   (shared-schemas/WIRE.md, op ``run``), so the msgpack round trip is not counted; the round trip
   is reported beside it (``round_trip_p50_ms``).
 
-The runtimes of a variant take turns, one run each per round, so a busy machine slows them alike.
-
 Every runtime gets the same intra-op thread count, and onnxruntime-node is asked for the graph
 optimization level ONNX Runtime Python uses here ("extended"), so Node vs Python compares the
 same model under the same settings.
@@ -22,8 +35,11 @@ same model under the same settings.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 
@@ -33,6 +49,9 @@ from .errors import PolyonnxError
 
 NODE_OVER_PYTHON_TARGET = 1.1
 PERCENTILES = (50, 90, 99)
+DEFAULT_BLOCKS = 5
+# A row's p50 may differ from the same configuration timed alone in a fresh process by this much.
+SELF_CHECK_LIMIT = 0.10
 
 
 def _percentile(xs: list[float], p: float) -> float:
@@ -134,13 +153,47 @@ class _WorkerTimer:
             self.round_trip_ms.append((time.perf_counter() - t0) * 1000)
 
 
+def _time_block(name: str, bundle, variant: str, sizes: dict, feeds: dict, *, threads: int, warmup: int,
+                runs: int) -> tuple[str, list[float], list[float]]:
+    """Open ``name`` alone, run ``warmup`` untimed runs, time ``runs``, close it.
+
+    Returns (timing, ms, round-trip ms)."""
+    rt = _open(name, bundle, variant, threads)
+    try:
+        timer = (_PythonTimer if name == "python" else _WorkerTimer)(rt, feeds)
+        for _ in range(warmup):
+            timer.once(record=False)
+        for _ in range(runs):
+            timer.once()
+        return timer.timing, timer.ms, getattr(timer, "round_trip_ms", [])
+    finally:
+        rt.close()
+
+
+def _row(name, variant, sizes, batch, threads, runs, timing, ms, round_trip, blocks) -> dict:
+    rows = sizes.get(batch, 1) if batch else 1
+    mean = float(np.mean(ms))
+    row = {
+        "runtime": name, "variant": variant, "batch": rows, "sizes": sizes, "threads": threads,
+        "runs": runs, "timing": timing,
+        **{f"p{p}_ms": _percentile(ms, p) for p in PERCENTILES},
+        "mean_ms": mean,
+        "throughput_per_s": rows * 1000.0 / mean if mean > 0 else None,
+        "block_p50_ms": [_percentile(b, 50) for b in blocks],
+    }
+    if round_trip:
+        row["round_trip_p50_ms"] = _percentile(round_trip, 50)
+    return row
+
+
 def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=(1,), seqs=None,
-                 runs: int = 50, warmup: int | None = None, threads: int | None = None,
-                 progress=None) -> dict:
+                 runs: int = 50, warmup: int | None = None, threads: int | None = None, blocks: int = DEFAULT_BLOCKS,
+                 self_check: bool = True, progress=None) -> dict:
     """Benchmark ``bundle`` (a path or Bundle); returns the report (see module docstring).
 
-    The runtimes of one variant run in turn, one run each per round, so load from elsewhere on
-    the machine hits them alike and their ratio stays meaningful on a busy machine."""
+    ``runs`` timed runs per row, cut into ``blocks`` blocks; ``warmup`` untimed runs after each
+    load (default: a quarter of a block, at least 2); ``self_check``: time every row again alone
+    in a fresh process and flag differences over 10%."""
     from .bundle import Bundle
     from .feeds import make_feeds
     from .runtimes import MANIFEST_NAMES, RUNTIMES
@@ -148,6 +201,8 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
     bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
     if runs < 1:
         raise PolyonnxError("bench", f"--runs is {runs}", "pass at least 1 (50 or more for a stable p99)")
+    if blocks < 1:
+        raise PolyonnxError("bench", f"--blocks is {blocks}", "pass at least 1 (5 gives a ratio spread)")
     unknown = [r for r in runtimes if r not in RUNTIMES]
     if unknown:
         raise PolyonnxError("bench", f"unknown runtime(s) {', '.join(map(repr, unknown))}",
@@ -158,11 +213,13 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
         raise PolyonnxError("bench", f"bundle '{bundle.name}' has no variant(s) {', '.join(map(repr, missing))}",
                             f"use some of {', '.join(bundle.variants)}")
     threads = threads or os.cpu_count() or 1
-    warmup = max(2, runs // 10) if warmup is None else warmup
+    blocks = min(blocks, runs)
+    per_block = [runs // blocks + (1 if i < runs % blocks else 0) for i in range(blocks)]
+    warmup = max(2, per_block[0] // 4) if warmup is None else warmup
     plans = size_sets(bundle, list(batches), list(seqs) if seqs else None)
     batch = _batch_dim(bundle)
     say = progress or (lambda _msg: None)
-    results, skipped = [], []
+    results, skipped, pairs = [], [], []
     usable = []
     for name in runtimes:
         ok, why = _runtime_ok(name)
@@ -171,47 +228,43 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
         else:
             skipped.append({"runtime": name, "variant": None, "reason": why})
     for variant in variants:
-        opened = {}
-        try:
-            for name in usable:
-                allowed = bundle.variants[variant].get("runtimes", [])
-                if MANIFEST_NAMES[name] not in allowed:
-                    skipped.append({"runtime": name, "variant": variant,
-                                    "reason": f"variant lists runtimes {allowed}, not '{MANIFEST_NAMES[name]}'"})
-                    continue
-                try:
-                    opened[name] = _open(name, bundle, variant, threads)
-                except PolyonnxError as e:
-                    skipped.append({"runtime": name, "variant": variant, "reason": str(e)})
-            for sizes in plans:
-                if not opened:
-                    break
-                feeds = make_feeds(bundle.inputs, sizes, seed=0)
-                say(f"{variant} {sizes}: {runs} runs each of {', '.join(opened)}, in turn")
-                timers = {name: (_PythonTimer if name == "python" else _WorkerTimer)(rt, feeds)
-                          for name, rt in opened.items()}
-                for _ in range(warmup):
-                    for t in timers.values():
-                        t.once(record=False)
-                for _ in range(runs):
-                    for t in timers.values():
-                        t.once()
-                rows = sizes.get(batch, 1) if batch else 1
-                for name, t in timers.items():
-                    mean = float(np.mean(t.ms))
-                    row = {
-                        "runtime": name, "variant": variant, "batch": rows, "sizes": sizes, "threads": threads,
-                        "runs": runs, "timing": t.timing,
-                        **{f"p{p}_ms": _percentile(t.ms, p) for p in PERCENTILES},
-                        "mean_ms": mean,
-                        "throughput_per_s": rows * 1000.0 / mean if mean > 0 else None,
-                    }
-                    if getattr(t, "round_trip_ms", None):
-                        row["round_trip_p50_ms"] = _percentile(t.round_trip_ms, 50)
-                    results.append(row)
-        finally:
-            for rt in opened.values():
-                rt.close()
+        names = []
+        for name in usable:
+            allowed = bundle.variants[variant].get("runtimes", [])
+            if MANIFEST_NAMES[name] not in allowed:
+                skipped.append({"runtime": name, "variant": variant,
+                                "reason": f"variant lists runtimes {allowed}, not '{MANIFEST_NAMES[name]}'"})
+                continue
+            try:  # a load failure is a skip, found before any timing
+                _open(name, bundle, variant, threads).close()
+                names.append(name)
+            except PolyonnxError as e:
+                skipped.append({"runtime": name, "variant": variant, "reason": str(e)})
+        for sizes in plans:
+            if not names:
+                break
+            feeds = make_feeds(bundle.inputs, sizes, seed=0)
+            say(f"{variant} {sizes}: {runs} runs each of {', '.join(names)}, alone, in {blocks} alternating block(s)")
+            timed = {n: {"ms": [], "rt": [], "blocks": [], "timing": None} for n in names}
+            for b in range(blocks):
+                order = names[b % len(names):] + names[:b % len(names)]
+                for name in order:
+                    timing, ms, rt_ms = _time_block(name, bundle, variant, sizes, feeds, threads=threads,
+                                                    warmup=warmup, runs=per_block[b])
+                    t = timed[name]
+                    t["timing"] = timing
+                    t["ms"] += ms
+                    t["rt"] += rt_ms
+                    t["blocks"].append(ms)
+            for name, t in timed.items():
+                results.append(_row(name, variant, sizes, batch, threads, runs, t["timing"], t["ms"], t["rt"],
+                                    t["blocks"]))
+    if self_check:
+        for row in results:
+            say(f"self-check: {row['runtime']} {row['variant']} {row['sizes']} alone in a fresh process")
+            ref = reference_run(bundle.path, row["runtime"], row["variant"], row["sizes"], threads=threads,
+                                warmup=warmup, runs=runs)
+            row["self_check"] = _self_check(row["p50_ms"], ref)
     return {
         "bench": "polyonnx bench",
         "bundle": bundle.name,
@@ -220,15 +273,57 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
         "settings": {"runtimes": list(runtimes), "variants": variants, "batches": list(batches),
-                     "seqs": list(seqs) if seqs else None, "runs": runs, "warmup": warmup, "threads": threads},
+                     "seqs": list(seqs) if seqs else None, "runs": runs, "warmup": warmup, "threads": threads,
+                     "blocks": blocks, "isolation": "each runtime alone: its session is open only while it is timed",
+                     "self_check_limit": SELF_CHECK_LIMIT if self_check else None},
         "results": results,
         "ratios": ratios(results),
         "skipped": skipped,
     }
 
 
+def _self_check(p50: float, ref: dict) -> dict:
+    if "p50_ms" not in ref:
+        return {"reference_p50_ms": None, "ok": None, "error": ref.get("error", "no reference")}
+    ratio = p50 / ref["p50_ms"] if ref["p50_ms"] > 0 else None
+    ok = ratio is not None and abs(ratio - 1.0) <= SELF_CHECK_LIMIT
+    return {"reference_p50_ms": ref["p50_ms"], "over_reference": ratio, "ok": ok}
+
+
+def reference_run(path, runtime: str, variant: str, sizes: dict, *, threads: int, warmup: int, runs: int) -> dict:
+    """p50 of ``runtime`` timed alone in a fresh Python process (and, for node/wasm, a fresh Node
+    worker): the standalone figure a benchmark row must agree with. Returns {"p50_ms": ...} or
+    {"error": ...}."""
+    args = {"path": str(path), "runtime": runtime, "variant": variant, "sizes": sizes, "threads": threads,
+            "warmup": warmup, "runs": runs}
+    try:
+        done = subprocess.run([sys.executable, "-m", "polyonnx.bench", json.dumps(args)], capture_output=True,
+                              text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        return {"error": "the reference run took more than 600 s"}
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"error": (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]}
+    return json.loads(lines[-1])
+
+
+def _reference_main(argv: list[str]) -> int:
+    """``python -m polyonnx.bench '{json}'``: one runtime, one block, alone (see reference_run)."""
+    from .bundle import Bundle
+    from .feeds import make_feeds
+
+    a = json.loads(argv[0])
+    bundle = Bundle.load(a["path"])
+    feeds = make_feeds(bundle.inputs, a["sizes"], seed=0)
+    _, ms, _ = _time_block(a["runtime"], bundle, a["variant"], a["sizes"], feeds, threads=a["threads"],
+                           warmup=a["warmup"], runs=a["runs"])
+    print(json.dumps({"p50_ms": _percentile(ms, 50)}))
+    return 0
+
+
 def ratios(results: list[dict]) -> list[dict]:
-    """node (and wasm) p50 over python p50 for each variant and size measured in both."""
+    """node (and wasm) p50 over python p50 for each variant and size measured in both, with the
+    min-max of the per-block ratios."""
     py = {(r["variant"], tuple(sorted(r["sizes"].items()))): r for r in results if r["runtime"] == "python"}
     out = []
     for r in results:
@@ -239,6 +334,10 @@ def ratios(results: list[dict]) -> list[dict]:
             continue
         ratio = r["p50_ms"] / ref["p50_ms"] if ref["p50_ms"] > 0 else None
         entry = {"runtime": r["runtime"], "variant": r["variant"], "sizes": r["sizes"], "over_python_p50": ratio}
+        # Block b of each runtime ran next to the other's block b: their ratio is one sample of it.
+        per_block = [a / b for a, b in zip(r.get("block_p50_ms", []), ref.get("block_p50_ms", [])) if b > 0]
+        if per_block:
+            entry["spread"] = [min(per_block), max(per_block)]
         if r["runtime"] == "node":
             entry["target"] = NODE_OVER_PYTHON_TARGET
             entry["within_target"] = ratio is not None and ratio <= NODE_OVER_PYTHON_TARGET
@@ -247,8 +346,9 @@ def ratios(results: list[dict]) -> list[dict]:
 
 
 def format_report(report: dict) -> str:
-    """The report as text tables (results, ratios, skipped)."""
-    cols = ["runtime", "variant", "sizes", "timing", "p50_ms", "p90_ms", "p99_ms", "throughput_per_s", "round_trip_p50_ms"]
+    """The report as text tables (results with the self-check, ratios with their spread, skipped)."""
+    cols = ["runtime", "variant", "sizes", "timing", "p50_ms", "p90_ms", "p99_ms", "throughput_per_s",
+            "round_trip_p50_ms"]
     heads = ["runtime", "variant", "sizes", "timing", "p50 ms", "p90 ms", "p99 ms", "items/s", "round trip p50 ms"]
 
     def cell(v):
@@ -260,6 +360,14 @@ def format_report(report: dict) -> str:
             return f"{v:.4g}"
         return str(v)
 
+    def check(row):
+        sc = row.get("self_check")
+        if not sc:
+            return ["-", "-"]
+        if sc.get("ok") is None:
+            return ["-", f"no reference: {sc.get('error')}"]
+        return [cell(sc["reference_p50_ms"]), f"{sc['over_reference']:.2f}x " + ("ok" if sc["ok"] else "DIFFERS")]
+
     def table(headers, rows):
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
         lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
@@ -267,16 +375,34 @@ def format_report(report: dict) -> str:
         return "\n".join(lines)
 
     s = report["settings"]
-    text = [f"bundle '{report['bundle']}', {s['threads']} intra-op thread(s), {s['runs']} runs after {s['warmup']} warm-up"]
+    text = [f"bundle '{report['bundle']}', {s['threads']} intra-op thread(s), {s['runs']} runs in {s.get('blocks', 1)} "
+            f"block(s), {s['warmup']} warm-up run(s) after each load; each runtime timed alone"]
+    checked = any("self_check" in r for r in report["results"])
     if report["results"]:
-        text.append(table(heads, [[cell(r.get(c)) for c in cols] for r in report["results"]]))
+        extra = ["alone p50 ms", "self-check"] if checked else []
+        text.append(table(heads + extra, [[cell(r.get(c)) for c in cols] + (check(r) if checked else [])
+                                          for r in report["results"]]))
     if report["ratios"]:
         text.append("\np50 over ONNX Runtime Python (same model, threads, optimization level)")
-        text.append(table(["runtime", "variant", "sizes", "ratio", "target"],
+        text.append(table(["runtime", "variant", "sizes", "ratio", "blocks min-max", "target"],
                           [[r["runtime"], r["variant"], cell(r["sizes"]), cell(r["over_python_p50"]),
+                            f"{r['spread'][0]:.3g}-{r['spread'][1]:.3g}" if r.get("spread") else "-",
                             f"<= {r['target']}" if "target" in r else "-"] for r in report["ratios"]]))
+    if checked:
+        bad = [r for r in report["results"] if r.get("self_check", {}).get("ok") is False]
+        limit = s.get("self_check_limit") or SELF_CHECK_LIMIT
+        if bad:
+            text.append(f"\nself-check FAILED for {len(bad)} row(s): p50 differs from the same runtime timed alone in a "
+                        f"fresh process by more than {limit:.0%}; the machine was not steady, repeat before quoting")
+        else:
+            text.append(f"\nself-check passed: every p50 within {limit:.0%} of the same runtime timed alone in a "
+                        "fresh process")
     if any(r["timing"] == "round-trip" for r in report["results"]):
         text.append("\nround-trip: timed around the worker request (pipes and msgpack included)")
     for sk in report["skipped"]:
         text.append(f"skipped {sk['runtime']}{'/' + sk['variant'] if sk['variant'] else ''}: {sk['reason']}")
     return "\n".join(text)
+
+
+if __name__ == "__main__":
+    sys.exit(_reference_main(sys.argv[1:]))

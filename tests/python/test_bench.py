@@ -70,3 +70,60 @@ def test_a_runtime_that_cannot_start_is_skipped_with_its_reason(example_bundles,
     assert [r["runtime"] for r in report["results"]] == ["python"]
     assert report["skipped"] == [{"runtime": "node", "variant": None, "reason": "node: not installed here"}]
     assert "skipped node: node: not installed here" in format_report(report)
+
+
+def test_each_runtime_is_timed_with_no_other_runtime_session_open(example_bundles, monkeypatch):
+    """Issue #14: an idle runtime's spinning ONNX Runtime threads inflated the other's latency
+    2-3x; a block opens one session, times it and closes it before the next opens."""
+    from polyonnx import bench
+
+    events, real_open = [], bench._open
+
+    def tracking_open(name, bundle, variant, threads):
+        rt = real_open(name, bundle, variant, threads)
+        events.append(("open", name))
+        real_close = rt.close
+
+        def close():
+            events.append(("close", name))
+            real_close()
+
+        rt.close = close
+        return rt
+
+    monkeypatch.setattr(bench, "_open", tracking_open)
+    runtimes = ["python", "node"] if NODE_OK else ["python"]
+    report = bench_bundle(example_bundles / "digits_cnn", runtimes=runtimes, variants=["fp32"], runs=6, blocks=3,
+                          self_check=False)
+    opened = 0
+    for kind, _ in events:
+        opened += 1 if kind == "open" else -1
+        assert opened in (0, 1), events
+    timed = [name for (kind, name) in events if kind == "open"][len(runtimes):]  # after the load probes
+    assert timed == [runtimes[(b + i) % len(runtimes)] for b in range(3) for i in range(len(runtimes))]
+    for row in report["results"]:
+        assert len(row["block_p50_ms"]) == 3 and row["runs"] == 6
+
+
+def test_self_check_times_each_row_alone_in_a_fresh_process_and_flags_over_ten_percent(example_bundles):
+    runtimes = ["python", "node"] if NODE_OK else ["python"]
+    report = bench_bundle(example_bundles / "digits_cnn", runtimes=runtimes, variants=["fp32"], runs=8, blocks=2,
+                          threads=1)
+    assert report["settings"]["self_check_limit"] == 0.10
+    for row in report["results"]:
+        sc = row["self_check"]
+        assert sc["reference_p50_ms"] > 0, sc
+        assert sc["over_reference"] == pytest.approx(row["p50_ms"] / sc["reference_p50_ms"])
+        assert sc["ok"] == (abs(sc["over_reference"] - 1) <= 0.10)
+    for r in report["ratios"]:
+        low, high = r["spread"]
+        assert 0 < low <= high
+    text = format_report(report)
+    assert "self-check" in text and ("self-check passed" in text or "self-check FAILED" in text)
+
+
+def test_a_reference_run_that_fails_is_reported_not_raised(example_bundles):
+    from polyonnx.bench import reference_run
+
+    ref = reference_run(example_bundles / "digits_cnn", "python", "fp64", {"batch": 1}, threads=1, warmup=1, runs=1)
+    assert "error" in ref and "fp64" in ref["error"]
