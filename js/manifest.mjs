@@ -91,9 +91,9 @@ function fromJson(text, { where = MANIFEST_NAME } = {}) {
   return validate(data, { where });
 }
 
-/** 'fp32', 'int8' or 'fp16': the key into tolerances.json for a variant. */
+/** 'fp32', 'int8', 'int4' or 'fp16': the key into tolerances.json for a variant. */
 function variantKind(variant) {
-  return { none: 'fp32', dynamic: 'int8', static: 'int8', fp16: 'fp16' }[variant.quantization.method];
+  return { none: 'fp32', dynamic: 'int8', static: 'int8', int4: 'int4', fp16: 'fp16' }[variant.quantization.method];
 }
 
 /** [name, variant] for `name`, or for default_variant when `name` is undefined. */

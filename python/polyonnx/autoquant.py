@@ -1,7 +1,8 @@
 """Choosing a quantized variant by measuring it: accuracy against fp32, latency, size.
 
 `--quantize auto` builds every candidate that applies (dynamic int8; static QDQ int8 per
-calibration method when calibration data exists; fp16), measures each side by side with fp32 on
+calibration method when calibration data exists; weight-only int4 for MatMul/Gather-heavy
+models; fp16), measures each side by side with fp32 on
 the evaluation data (cosine, argmax agreement, task metric when labels exist) and on latency in
 ONNX Runtime Python and, where Node is available, in onnxruntime-node, then keeps the fastest
 candidate that stays within the accuracy budget *and* beats fp32. When none does, fp32 ships
@@ -35,9 +36,13 @@ BLOCK, BLOCK_WARMUP = 20, 3
 LATENCY_BUDGET_S = 1.5
 
 
+# The file each kind of quantized variant ships as (the variant is named after its kind).
+VARIANT_FILES = {"int8": "model.int8.onnx", "fp16": "model.fp16.onnx", "int4": "model.int4.onnx"}
+
+
 @dataclass
 class QuantOptions:
-    mode: str = "auto"  # auto | dynamic | static | fp16
+    mode: str = "auto"  # auto | dynamic | static | int4 | fp16
     calibration: object = None
     methods: tuple = METHODS  # static calibration methods to try (auto) or the first one (static)
     per_channel: bool = False
@@ -53,11 +58,16 @@ class QuantOptions:
 @dataclass
 class Candidate:
     name: str
-    kind: str  # int8 | fp16
+    kind: str  # int8 | int4 | fp16: the variant's name in the bundle and its key in tolerances.json
     path: Path | None = None
     quantization: dict | None = None
     entry: dict = field(default_factory=dict)  # the manifest's candidate record
     outputs: list | None = None
+
+    @property
+    def file(self) -> str:
+        """The bundle file name this candidate ships as (model.int8.onnx, model.int4.onnx, ...)."""
+        return VARIANT_FILES[self.kind]
 
 
 def _record(c: Candidate, fp32_bytes: int) -> dict:
@@ -69,7 +79,7 @@ def _record(c: Candidate, fp32_bytes: int) -> dict:
 
 
 def build_candidates(job, opts: QuantOptions, steps) -> list[Candidate]:
-    """Build the candidate files (int8/fp16) from the BASIC-level fp32 graph."""
+    """Build the candidate files (int8/int4/fp16) from the BASIC-level fp32 graph."""
     from . import _quantize as q
 
     source = job.basic_path
@@ -124,6 +134,21 @@ def build_candidates(job, opts: QuantOptions, steps) -> list[Candidate]:
                     nodes_to_exclude=opts.nodes_to_exclude, progress=tick)
                 job._pin_ir(c.path)
                 cands.append(c)
+
+    if opts.mode in ("auto", "int4"):
+        c = Candidate("int4", "int4")
+        share = q.quantizable_share(source, q.INT4_OP_TYPES)
+        if share < q.MIN_QUANTIZABLE_SHARE:
+            c.entry = {"name": c.name, "quantization": {"method": "int4", "weight_type": "int4",
+                                                         "op_types": list(q.INT4_OP_TYPES)},
+                       "accepted": False,
+                       "reason": (f"not built: MatMul/Gather hold {share:.0%} of the weights (int4 is weight-only "
+                                  "block quantization of MatMul and embedding tables; convolutions and recurrent "
+                                  "ops would stay fp32)")}
+        else:
+            c.path = out_dir / "int4.onnx"
+            c.quantization = q.weight_only_int4(source, c.path)
+        cands.append(c)
 
     if opts.mode in ("auto", "fp16"):
         c = Candidate("fp16", "fp16", path=out_dir / "fp16.onnx")

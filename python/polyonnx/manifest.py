@@ -159,6 +159,6 @@ def _json_int(text: str) -> int:
 
 
 def variant_kind(variant: dict) -> str:
-    """'fp32', 'int8' or 'fp16': the key into tolerances.json for a variant."""
+    """'fp32', 'int8', 'int4' or 'fp16': the key into tolerances.json for a variant."""
     method = variant["quantization"]["method"]
-    return {"none": "fp32", "dynamic": "int8", "static": "int8", "fp16": "fp16"}[method]
+    return {"none": "fp32", "dynamic": "int8", "static": "int8", "int4": "int4", "fp16": "fp16"}[method]

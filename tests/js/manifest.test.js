@@ -82,7 +82,7 @@ for (const name of FIXTURE_BUNDLES) {
 
 test('variantKind maps the quantization method to the tolerances.json key', () => {
   const kind = (method) => manifest.variantKind({ quantization: { method } });
-  assert.deepEqual(['none', 'dynamic', 'static', 'fp16'].map(kind), ['fp32', 'int8', 'int8', 'fp16']);
+  assert.deepEqual(['none', 'dynamic', 'static', 'int4', 'fp16'].map(kind), ['fp32', 'int8', 'int8', 'int4', 'fp16']);
 });
 
 test('selectVariant picks default_variant, or names the variants there are', () => {

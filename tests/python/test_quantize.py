@@ -20,6 +20,7 @@ import polyonnx
 from polyonnx import _quantize as q
 from polyonnx.cli import main as cli
 from polyonnx.compare import metrics, tolerance
+from polyonnx.manifest import variant_kind
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -133,7 +134,7 @@ def _check_decisions(report):
     for c in report["candidates"]:
         if c.get("accepted"):
             assert c["speedup"] and all(s > 1.0 for s in c["speedup"].values()), c
-            kind = "fp16" if c["quantization"]["method"] == "fp16" else "int8"
+            kind = variant_kind({"quantization": c["quantization"]})
             assert c["cosine"] >= tolerance(kind, "fp32")["min_cosine"]
         else:
             assert c.get("reason"), c
@@ -152,13 +153,13 @@ def test_auto_on_text_transformer_records_every_candidate_and_a_consistent_choic
     bundle = auto_text_transformer
     report = bundle.manifest["quantization_report"]
     assert report["mode"] == "auto"
-    assert {c["name"] for c in report["candidates"]} == {"dynamic-int8", "fp16"}
+    assert {c["name"] for c in report["candidates"]} == {"dynamic-int8", "int4", "fp16"}
     assert report["evaluation"]["latency_sizes"] == {"batch": 1, "seq": 128}
     assert "python" in report["fp32"]["latency_ms"]
     _check_decisions(report)
     if report["chosen"]:
-        kind = "int8" if report["chosen"] != "fp16" else "fp16"
-        assert kind in bundle.variants
+        chosen = next(c for c in report["candidates"] if c["name"] == report["chosen"])
+        assert variant_kind({"quantization": chosen["quantization"]}) in bundle.variants
     else:
         assert list(bundle.variants) == ["fp32"]
     dynamic = next(c for c in report["candidates"] if c["name"] == "dynamic-int8")
