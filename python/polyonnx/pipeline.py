@@ -567,17 +567,31 @@ class _Job:
 
         with self.steps.step(f"optimize ({self.optimize}) and verify the fp32 variant") as st:
             target = stage / FP32_FILE
-            if self.optimize == "none":
-                shutil.copyfile(self.raw_path, target)
-            else:
-                _ort.optimize(self.raw_path, target, self.optimize)
             against = "torch" if self.strategy != "onnx-import" else "python"
-            check, outs = self._run_check(target, against, "fp32", reference_outputs=self.references)
-            if against == "python":
-                check["reference"] = "onnx:source"
+            # Optimizing is polyonnx's choice, not the user's: when ONNX Runtime cannot optimize a
+            # graph it runs (silero-vad's nested If at BASIC), or the optimized graph differs, the
+            # graph ships as it was, with a note. Only a graph that fails as given is refused.
+            for level in dict.fromkeys((self.optimize, "none")):
+                try:
+                    if level == "none":
+                        shutil.copyfile(self.raw_path, target)
+                    else:
+                        _ort.optimize(self.raw_path, target, level)
+                except PolyonnxError as e:
+                    self.notes.append(f"not optimized: {_short(e.message, 300)}")
+                    continue
+                check, outs = self._run_check(target, against, "fp32", reference_outputs=self.references)
+                if against == "python":
+                    check["reference"] = "onnx:source"
+                if check["passed"] or not self.verify or level == "none":
+                    break
+                self.notes.append(f"the {level}-optimized graph differs from the reference ({_short(_failure_text(check), 300)}): "
+                                  "shipped unoptimized")
             if self.verify and not check["passed"]:
-                raise VerificationError("optimize", f"the {self.optimize}-optimized graph differs from the reference: "
-                                        f"{_failure_text(check)}", "export again with --optimize none")
+                raise VerificationError("optimize", f"the {level}-optimized graph differs from the reference: "
+                                        f"{_failure_text(check)}", "export again with --optimize none"
+                                        if level != "none" else "check the model: it differs from its own reference")
+            self.optimize = level
             crash = _ort.probe_load(target)
             if crash:
                 raise VerificationError("optimize", f"the fp32 graph is unusable: {crash}",
@@ -613,7 +627,8 @@ class _Job:
         with self.steps.step(label) as st:
             # Quantize from a BASIC-level graph: `extended` fusions (FusedMatMul...) are not quantizable.
             self.basic_path = self.tmp / "fp32-basic.onnx"
-            if self.optimize == "basic":
+            if self.optimize in ("basic", "none"):
+                # "none" here means BASIC failed or changed the answers: quantize the graph as shipped.
                 shutil.copyfile(stage / FP32_FILE, self.basic_path)
             else:
                 _ort.optimize(self.raw_path, self.basic_path, "basic")

@@ -268,3 +268,20 @@ def test_a_varargs_forward_keeps_the_dynamo_exporter(tmp_path):
     a2, b2 = np.ones((4, 3), np.float32), np.ones((4, 5), np.float32)
     with polyonnx.runtime("node", bundle) as node:
         np.testing.assert_allclose(node.run({"a": a2, "b": b2})["y"], a2 * 2 + 5, atol=1e-6)
+
+
+def test_a_graph_onnxruntime_cannot_optimize_ships_unoptimized_with_a_note(downup, tmp_path, monkeypatch):
+    from polyonnx import _ort
+
+    def refuse(src, dst, level):
+        raise PolyonnxError("optimize", f"ONNX Runtime could not optimize the model at level '{level}': "
+                            "Graph attribute inferencing failed", "retry with --optimize none")
+
+    monkeypatch.setattr(_ort, "optimize", refuse)
+    model, bundle = downup
+    b = polyonnx.export(str(bundle.path / "model.onnx"), None, tmp_path / "b", quantize="none", progress=False)
+    assert b.variants["fp32"]["optimization"] == "none"
+    assert any("not optimized" in n and "inferencing failed" in n for n in b.manifest["notes"])
+    x = np.random.default_rng(3).standard_normal((1, 1, 16, 16)).astype(np.float32)
+    with polyonnx.runtime("node", b) as node:
+        np.testing.assert_allclose(node.run({"x": x})["y"], _torch(model, x), atol=1e-4)
