@@ -39,6 +39,8 @@ MAX_FRAME_BYTES = 2**29
 class WireError(PolyonnxError):
     """A tensor or frame that does not follow shared-schemas/wire.schema.json."""
 
+    code = "E_WIRE"  # js/wire.js's code: it was E_POLYONNX here, found by tests/python/test_fuzz.py
+
     def __init__(self, message: str, fix: str | None = None, *, details: dict | None = None):
         super().__init__("wire", message, fix, details=details)
 
