@@ -161,6 +161,19 @@ function modelInfo(pool) {
   return { name: m.name, variant: pool.variant, inputs: m.inputs.map(spec), outputs: m.outputs.map(spec), dims: m.dims };
 }
 
+/**
+ * The request target as a URL. A target WHATWG URL reads as a bare host ('//', '//x:y') made
+ * new URL() throw, which was a 500 (found by tests/js/fuzz.test.js): now a 400.
+ */
+function parseTarget(target) {
+  try {
+    return new URL(target, `http://${HOST}`);
+  } catch {
+    throw new HttpError(400, 'E_PATH', `the request target ${JSON.stringify(String(target).slice(0, 200))} is not a path`,
+      'use GET /health, GET /model or POST /run');
+  }
+}
+
 /** GET or POST, else 405 with Allow. */
 function allow(req, method, path) {
   if (req.method !== method) {
@@ -174,7 +187,14 @@ function allow(req, method, path) {
 function modelRoute(path, name) {
   const m = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?$/.exec(path);
   if (!m) return null;
-  const asked = decodeURIComponent(m[1]);
+  let asked;
+  try {
+    asked = decodeURIComponent(m[1]);
+  } catch {
+    // '%ff' is no UTF-8: decodeURIComponent's URIError was a 500 (found by tests/js/fuzz.test.js).
+    throw new HttpError(400, 'E_PATH', `the model name in ${path} is not a valid percent-encoded UTF-8 string`,
+      `use /v2/models/${name}/infer`);
+  }
   if (asked !== name) {
     throw new HttpError(404, 'E_NOT_FOUND', `no model '${asked}' here`, `this server serves '${name}'`);
   }
@@ -252,7 +272,7 @@ async function startServer(bundle, opts = {}) {
   const v2 = { pool, maxBody: o.maxBody, ready: () => !closing };
   const server = http.createServer(async (req, res) => {
     try {
-      const url = new URL(req.url, `http://${HOST}`);
+      const url = parseTarget(req.url);
       if (url.pathname === '/v2' || url.pathname.startsWith('/v2/')) return await handleV2(req, res, url.pathname, v2);
       const routes = { '/health': 'GET', '/model': 'GET', '/run': 'POST' };
       if (!routes[url.pathname]) throw new HttpError(404, 'E_NOT_FOUND', `no route ${url.pathname}`, 'use GET /health, GET /model or POST /run');
