@@ -256,8 +256,8 @@ def _discover_one(dim: Dim, run: Callable[[int], "str | None"], where: str) -> D
 
 def first_working(dims: dict[str, Dim], probe: Probe, *, limit_elements: int = 1 << 24) -> dict[str, int] | None:
     """For an import whose default example sizes fail: the first joint size (all free dims at 2, 4,
-    8, ... 1024) the model runs at, then each dim lowered back to its default where it still runs.
-    None when no size works (the failure is then not about sizes: indices, shape tensors...)."""
+    8, ... 1024) the model runs at. None when no size works (the failure is then not about sizes:
+    indices, shape tensors...). ``lower`` then brings each dim back towards its default."""
     free = [n for n, d in dims.items() if not d.given("example")]
     base = {n: d.example for n, d in dims.items()}
     for s in _SEARCH:
@@ -265,12 +265,54 @@ def first_working(dims: dict[str, Dim], probe: Probe, *, limit_elements: int = 1
         if _elements(sizes) > limit_elements:
             break
         if probe(sizes) is None:
-            for n in free:
-                lower = dict(sizes, **{n: base[n]})
-                if base[n] != sizes[n] and probe(lower) is None:
-                    sizes = lower
             return sizes
     return None
+
+
+def lower(sizes: dict[str, int], defaults: dict[str, int], probe: Probe) -> dict[str, int]:
+    """Each dim back to its default size where the model still runs with the others as they are."""
+    for n, d in defaults.items():
+        if n in sizes and sizes[n] != d:
+            trial = dict(sizes, **{n: d})
+            if probe(trial) is None:
+                sizes = trial
+    return sizes
+
+
+def find_ties(dims: dict[str, Dim], probe: Probe) -> list[list[str]]:
+    """Dims of an import that run only when equal: each fails alone one step above its example but
+    runs when moved together with another of the same example (an RNN's state batch and its input
+    batch, written as two anonymous dims). Steps of 1, 2, 4, ... are tried, so tied dims with a
+    stride are found too. Returns groups of names, the first of each the one to keep."""
+    examples = {n: d.example for n, d in dims.items()}
+    free = [n for n, d in dims.items() if not d.given("example") and not d.given("multiple_of")]
+    alone = [n for n in free if probe(dict(examples, **{n: examples[n] + 1})) is not None]
+    parent = {n: n for n in alone}
+
+    def root(n):
+        while parent[n] != n:
+            n = parent[n]
+        return n
+
+    for i, a in enumerate(alone):
+        for b in alone[i + 1:]:
+            if examples[a] != examples[b] or root(a) == root(b):
+                continue
+            e, step = examples[a], 1
+            while step <= min(max(e, 1), _MAX_STRIDE):
+                if probe(dict(examples, **{a: e + step, b: e + step})) is None:
+                    # A stride lets each move alone by this step (H and W multiples of 32); a tie doesn't.
+                    if (probe(dict(examples, **{a: e + step})) is not None
+                            and probe(dict(examples, **{b: e + step})) is not None):
+                        parent[root(b)] = root(a)
+                    break
+                if e % (step * 2):
+                    break
+                step *= 2
+    groups: dict[str, list[str]] = {}
+    for n in alone:
+        groups.setdefault(root(n), []).append(n)
+    return [g for g in groups.values() if len(g) > 1]
 
 
 def _elements(sizes: dict) -> int:

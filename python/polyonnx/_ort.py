@@ -30,11 +30,13 @@ def version() -> str:
     return ort.__version__
 
 
-def session(model, *, threads: int | None = None, level: str = "basic", stage: str = "verify") -> ort.InferenceSession:
-    """A CPU session on a path or model bytes; load failures become a PolyonnxError."""
+def session(model, *, threads: int | None = None, level: str = "basic", stage: str = "verify",
+            quiet: bool = False) -> ort.InferenceSession:
+    """A CPU session on a path or model bytes; load failures become a PolyonnxError. ``quiet``: no
+    log lines at all, for probing sizes where failures are expected and come back as exceptions."""
     opts = ort.SessionOptions()
     opts.graph_optimization_level = RUN_LEVELS[level]
-    opts.log_severity_level = 3  # errors only: warnings about output shapes are checked by us
+    opts.log_severity_level = 4 if quiet else 3  # errors only: warnings about output shapes are checked by us
     if threads:
         opts.intra_op_num_threads = threads
     try:

@@ -73,7 +73,10 @@ def passes(m: dict, tol: dict, reference: np.ndarray) -> bool:
         scale = float(np.max(ref)) if ref.size else 0.0
         if not m["max_abs"] <= tol["atol"] + (tol.get("rtol") or 0.0) * scale:
             return False
-    if m["cosine"] < tol["min_cosine"]:
+    # Cosine says whether the output's shape of values is right; for an output that is within atol
+    # everywhere (values near zero: a detector's sigmoid map on noise) it only measures round-off.
+    within_atol = tol.get("atol") is not None and m["max_abs"] <= tol["atol"]
+    if m["cosine"] < tol["min_cosine"] and not within_atol:
         return False
     if m.get("argmax_agreement") is not None and m["argmax_agreement"] < tol["min_argmax_agreement"]:
         return False

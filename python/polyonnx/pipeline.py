@@ -31,7 +31,7 @@ from ._version import __version__
 from .bundle import Bundle, sha256_file, staging_folder
 from .compare import accumulate, compare_outputs, tolerance
 from .errors import PolyonnxError, VerificationError
-from ._dims import Dim, discover, first_working, make_dim
+from ._dims import Dim, discover, find_ties, first_working, lower, make_dim
 from ._plan import VerificationPlan, make_plan, sizes_of
 from .feeds import make_feeds
 
@@ -41,6 +41,7 @@ FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 FP16_FILE = "model.fp16.onnx"
 DEFAULT_EXAMPLE = 2  # exporters specialize 0 and 1 (see _spec.check_example_size)
+IMPORT_EXAMPLE = 64  # an imported graph's non-leading dims start here (see _import_inputs)
 
 
 @dataclass(frozen=True)
@@ -271,6 +272,22 @@ class _Job:
             )
         return declared
 
+    def _tie(self, groups: list[list[str]]) -> None:
+        """Merge dims found to run only when equal into the first of each group, in the input specs
+        and the constraints, with the reason in the kept dim's origin."""
+        for keep, *others in groups:
+            rename = {o: keep for o in others}
+            for spec in self.spec.inputs:
+                spec.shape = [rename.get(d, d) if isinstance(d, str) else d for d in spec.shape]
+            for o in others:
+                self.dims.pop(o, None)
+                self.spec.dims.pop(o, None)
+            dim = self.dims[keep]
+            origin = dict(dim.origin, example=f"discovered: tied with {', '.join(others)} (they run in onnxruntime "
+                                              "only when equal)")
+            self.dims[keep] = replace(dim, origin=origin)
+            self.notes.append(f"dims {keep} and {', '.join(others)} run only when equal: they are one dim, '{keep}'")
+
     def _capture(self, strategy: str) -> "Capture":
         """One exporter's attempt as a value: the graph, or why it lost (the exporters raise anything;
         it is condensed into the reason rather than propagated, so the next strategy can run)."""
@@ -493,15 +510,21 @@ class _Job:
             _graph.set_io_shapes(model, pins)
             source = self.tmp / "source.onnx"
             _graph.save(model, source)
-            sess = _ort.session(source, level="none", stage="export (import)")
+            sess = _ort.session(source, level="none", stage="export (import)", quiet=True)
             outputs = self.spec.output_names
 
+            seen: dict[tuple, str | None] = {}
+
             def probe(sizes):
-                try:
-                    _ort.run(sess, make_feeds(self._input_manifest(), sizes, seed=101), outputs, stage="export (import)")
-                    return None
-                except PolyonnxError as e:
-                    return e.message.split(": ", 1)[-1]
+                key = tuple(sorted(sizes.items()))
+                if key not in seen:
+                    try:
+                        _ort.run(sess, make_feeds(self._input_manifest(), sizes, seed=101), outputs,
+                                 stage="export (import)")
+                        seen[key] = None
+                    except PolyonnxError as e:
+                        seen[key] = _ort_reason(e.message)
+                return seen[key]
 
             # Example sizes: the given feeds' sizes, else the user's, else 2 (moved up until the graph runs).
             if given:
@@ -510,6 +533,7 @@ class _Job:
             _apply_user_dims(self.spec, dims, examples_fixed=False, traced=False)
             self.dims = {d: make_dim(d, all_dims[d], self.spec.dim_given.get(d)) for d in self.spec.dim_names()}
             random_ok = True
+            defaults = {d: x.example for d, x in self.dims.items() if not x.given("example")}
             err = probe({d: x.example for d, x in self.dims.items()})
             if err is not None and self.dims:
                 found = first_working(self.dims, probe)
@@ -526,7 +550,11 @@ class _Job:
                         "sizes and constraints (--dim NAME=SIZE,min=N,multiple_of=N)")
                 random_ok = False
                 self.notes.append(f"generated feeds do not run ({_short(err)}): verified on the given feeds only")
-            else:
+            elif self.dims:
+                self._tie(find_ties(self.dims, probe))
+                examples = lower({d: x.example for d, x in self.dims.items()},
+                                 {d: n for d, n in defaults.items() if d in self.dims}, probe)
+                self.dims = {d: replace(x, example=examples[d]) for d, x in self.dims.items()}
                 self.dims = discover(self.dims, probe, "onnxruntime")
             self.spec.dims = {d: x.example for d, x in self.dims.items()}
             self._set_plan(given=given, random_ok=random_ok)
@@ -816,6 +844,16 @@ def _read_feed_sets(feeds) -> list[tuple[str, dict]]:
     return out
 
 
+def _ort_reason(message: str) -> str:
+    """The informative tail of an ONNX Runtime run error: the node and its status message
+    ('Non-zero status code returned while running Add node. Name:... Status Message: ...')."""
+    for marker in ("Non-zero status code returned while running", "[ONNXRuntimeError]"):
+        if marker in message:
+            return message[message.rindex(marker):] if marker.startswith("Non") else \
+                re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", message[message.index(marker):])
+    return message
+
+
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit] + " ..."
@@ -873,7 +911,6 @@ def _import_inputs(model, user_inputs: list[str] | None) -> tuple[list[InputSpec
                     dn += "_"
             taken.add(dn)
             named.append(dn)
-            all_dims.setdefault(dn, DEFAULT_EXAMPLE)
         inputs.append(InputSpec(iname, dtype, named))
     if user_inputs:
         by_name = {s.name: s for s in inputs}
@@ -894,11 +931,13 @@ def _import_inputs(model, user_inputs: list[str] | None) -> tuple[list[InputSpec
                     raise PolyonnxError("export (spec)", f"--input '{want.name}' axis {axis} is {w}, but the graph fixes "
                                         f"it to {h}", f"write {h} there")
             have.shape = list(want.shape)
-        all_dims = {}
-        for s in inputs:
-            for d in s.shape:
-                if isinstance(d, str):
-                    all_dims.setdefault(d, DEFAULT_EXAMPLE)
+    # Default example sizes: 2 for a leading (batch-like) dim, IMPORT_EXAMPLE for the others. A tiny
+    # H or W "runs" spuriously in many detectors (every stage collapses to 1x1) and hides their
+    # stride; 64 is divisible by the usual strides up to 64, so discovery can find them.
+    for s in inputs:
+        for axis, d in enumerate(s.shape):
+            if isinstance(d, str):
+                all_dims[d] = min(all_dims.get(d, IMPORT_EXAMPLE), DEFAULT_EXAMPLE if axis == 0 else IMPORT_EXAMPLE)
     return inputs, all_dims
 
 

@@ -285,3 +285,32 @@ def test_a_graph_onnxruntime_cannot_optimize_ships_unoptimized_with_a_note(downu
     x = np.random.default_rng(3).standard_normal((1, 1, 16, 16)).astype(np.float32)
     with polyonnx.runtime("node", b) as node:
         np.testing.assert_allclose(node.run({"x": x})["y"], _torch(model, x), atol=1e-4)
+
+
+class StepWithState(nn.Module):
+    """One recurrent step: the state's batch must equal the input's."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.cell = nn.Linear(4, 8)
+
+    def forward(self, x, h):
+        return torch.tanh(self.cell(x) + h)
+
+
+def test_two_anonymous_dims_that_run_only_when_equal_become_one(tmp_path):
+    src = tmp_path / "step.onnx"
+    torch.onnx.export(StepWithState().eval(), (torch.randn(2, 4), torch.randn(2, 8)), str(src), dynamo=False,
+                      input_names=["x", "h"], output_names=["h_next"], dynamic_axes={"x": {0: "b1"}, "h": {0: "b2"}})
+    _with_anonymous_dims(str(src), str(src), "")
+    b = polyonnx.export(str(src), None, tmp_path / "b", quantize="none", progress=False)
+    x_shape, h_shape = b.inputs[0]["shape"], b.inputs[1]["shape"]
+    assert x_shape[0] == h_shape[0] and isinstance(x_shape[0], str)
+    assert "tied with" in b.dims[x_shape[0]]["origin"]["example"]
+    assert b.dims[x_shape[0]]["min"] == 1
+    x, h = np.ones((5, 4), np.float32), np.zeros((5, 8), np.float32)
+    with polyonnx.runtime("node", b) as node:
+        assert node.run({"x": x, "h": h})["h_next"].shape == (5, 8)
+        e = _error(lambda: node.run({"x": x, "h": h[:3]}))
+    assert f"'{x_shape[0]}' is 3 in h but 5 in x" in e.message
