@@ -1,0 +1,108 @@
+// The page side of bench/browser_wrapper.py: evaluated in js/demo/runner.html (whose import map
+// names 'polyonnx' and 'onnxruntime-web/wasm'), so polyonnx and raw onnxruntime-web share one
+// onnxruntime-web module, one wasm instance and one thread setting. Each side gets the same bytes
+// (the same URL) and the same session options ({ executionProviders: ['wasm'] }: what polyonnx
+// passes when no option is given).
+//
+// load: polyonnx.load(url) (fetch + validate polyonnx.json, fetch the model, size + sha256 by
+//   SubtleCrypto, header checks, InferenceSession.create) against fetch + arrayBuffer +
+//   InferenceSession.create of the same model URL; the two alternate, each session released
+//   before the next load.
+// run: model.run(feeds) against session.run(tensors) on the same typed arrays, run by run in turn
+//   after a warm-up of each; both sessions live in the same wasm instance and share its one thread
+//   pool, so neither has idle threads of its own spinning while the other runs.
+async (a) => {
+  const polyonnx = await import('polyonnx');
+  const ort = await import('onnxruntime-web/wasm');
+  const ARRAYS = {
+    float32: Float32Array, float64: Float64Array, int8: Int8Array, uint8: Uint8Array, int16: Int16Array,
+    uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array, int64: BigInt64Array, uint64: BigUint64Array,
+    bool: Uint8Array, float16: Uint16Array,
+  };
+  const decode = (t) => {
+    const bin = atob(t.b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    const A = ARRAYS[t.dtype];
+    return new A(bytes.buffer, 0, bytes.length / A.BYTES_PER_ELEMENT);
+  };
+  const feedsP = {};
+  const feedsR = {};
+  for (const [name, t] of Object.entries(a.feeds)) {
+    const data = decode(t);
+    feedsP[name] = { data, dims: t.shape };
+    feedsR[name] = new ort.Tensor(t.dtype, data, t.shape);
+  }
+  const manifest = await (await fetch(new URL('polyonnx.json', a.url))).json();
+  const modelUrl = new URL(manifest.variants[a.variant].file, a.url).href;
+  const loadOptions = { variant: a.variant, intraOpNumThreads: a.threads };
+  const sessionOptions = { executionProviders: ['wasm'] };
+
+  const loadPoly = async () => {
+    const t0 = performance.now();
+    const model = await polyonnx.load(a.url, loadOptions);
+    return [performance.now() - t0, model];
+  };
+  const loadRaw = async () => {
+    const t0 = performance.now();
+    const bytes = new Uint8Array(await (await fetch(modelUrl)).arrayBuffer());
+    const session = await ort.InferenceSession.create(bytes, sessionOptions);
+    return [performance.now() - t0, session];
+  };
+  const free = async (side, handle) => (side === 'polyonnx' ? handle.dispose() : handle.release());
+
+  // The first load starts the wasm module (and fixes its threads): untimed, for both sides.
+  for (const [side, fn] of [['polyonnx', loadPoly], ['raw', loadRaw]]) {
+    const [, h] = await fn();
+    await free(side, h);
+  }
+  const loads = { polyonnx: [], raw: [] };
+  for (let i = 0; i < a.loads; i++) {
+    const order = i % 2 ? [['raw', loadRaw], ['polyonnx', loadPoly]] : [['polyonnx', loadPoly], ['raw', loadRaw]];
+    for (const [side, fn] of order) {
+      const [ms, h] = await fn();
+      loads[side].push(ms);
+      await free(side, h);
+    }
+  }
+
+  const [, model] = await loadPoly();
+  const [, session] = await loadRaw();
+  const runs = {
+    polyonnx: async () => model.run(feedsP),
+    raw: async () => session.run(feedsR),
+  };
+  const outP = await runs.polyonnx();
+  const outR = await runs.raw();
+  let same = true;
+  for (const name of Object.keys(outR)) {
+    const x = outP[name].data;
+    const y = outR[name].data;
+    same = same && x.length === y.length && x.every((v, i) => v === y[i]);
+  }
+  for (const fn of Object.values(runs)) for (let i = 0; i < a.warmup; i++) await fn();
+  // Run by run in turn (the order flips every run), so a busy machine slows both sides alike;
+  // a block is perBlock consecutive pairs.
+  const times = { polyonnx: [], raw: [] };
+  const blocks = { polyonnx: [], raw: [] };
+  for (let b = 0; b < a.blocks; b++) {
+    const block = { polyonnx: [], raw: [] };
+    for (let i = 0; i < a.perBlock; i++) {
+      for (const side of i % 2 ? ['raw', 'polyonnx'] : ['polyonnx', 'raw']) {
+        const t0 = performance.now();
+        await runs[side]();
+        block[side].push(performance.now() - t0);
+      }
+    }
+    for (const side of ['polyonnx', 'raw']) {
+      times[side].push(...block[side]);
+      blocks[side].push(block[side]);
+    }
+  }
+  await model.dispose();
+  await session.release();
+  return {
+    loads, times, blocks, same_outputs: same, threads: ort.env.wasm.numThreads,
+    cross_origin_isolated: globalThis.crossOriginIsolated === true, user_agent: navigator.userAgent,
+  };
+}
