@@ -6,7 +6,7 @@ containment (issue #11). Built with onnx.helper in well under a second, no torch
 - ``embed``: ``ids`` int64 [batch, seq] looked up in a 10-row table (value_range [0, 9]) and
   ``x`` float32 [batch, n] with ``n`` a multiple of 4 in [4, 64]; outputs ``vec`` [batch, seq, 4]
   and ``y`` = relu(x). The constraints every runtime must enforce before ONNX Runtime runs.
-- ``gru_abort``: a GRU over ``x`` float32 [time, batch, 2] whose manifest (written by hand, as a
+- ``gru_abort``: a GRU over ``x`` float32 [batch, time] whose manifest (written by hand, as a
   careless or hostile exporter might) lets ``time`` be 0. ONNX Runtime aborts the process on a
   zero-length GRU sequence (``terminate called without an active exception``, measured on
   onnxruntime-node 1.30): a real native crash for the containment tests, reached through the
@@ -91,24 +91,29 @@ def build_gru_abort(out: Path) -> Path:
     from onnx import TensorProto, helper, numpy_helper
 
     out.mkdir(parents=True, exist_ok=True)
-    hidden, size = 3, 2
+    hidden = 3
     rng = np.random.default_rng(0)
-    w = rng.standard_normal((1, 3 * hidden, size)).astype(np.float32)
+    w = rng.standard_normal((1, 3 * hidden, 1)).astype(np.float32)
     r = rng.standard_normal((1, 3 * hidden, hidden)).astype(np.float32)
+    # x [batch, time] so that JSON can carry a zero-length time axis ({"x": [[]]} is dims [1, 0]),
+    # transposed to the [time, batch, 1] a GRU reads (ORT's CPU GRU refuses layout=1).
     graph = helper.make_graph(
-        [helper.make_node("GRU", ["x", "W", "R"], ["", "h"], hidden_size=hidden)],
+        [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0]),
+         helper.make_node("Unsqueeze", ["xt", "axis"], ["x3"]),
+         helper.make_node("GRU", ["x3", "W", "R"], ["", "h"], hidden_size=hidden)],
         "gru_abort",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["time", "batch", size])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time"])],
         [helper.make_tensor_value_info("h", TensorProto.FLOAT, [1, "batch", hidden])],
-        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(r, "R")],
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(r, "R"),
+         numpy_helper.from_array(np.array([2], dtype=np.int64), "axis")],
     )
     entry = _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)]), out / "model.onnx")
     manifest = _manifest(
         "gru_abort",
-        [{"name": "x", "dtype": "float32", "shape": ["time", "batch", size]}],
+        [{"name": "x", "dtype": "float32", "shape": ["batch", "time"]}],
         [{"name": "h", "dtype": "float32", "shape": [1, "batch", hidden]}],
         # min 0 on time: what lets a zero-length sequence reach ONNX Runtime's GRU kernel.
-        {"time": {"example": 4, "verified": [1, 4], "min": 0}, "batch": {"example": 1, "verified": [1], "min": 1}},
+        {"batch": {"example": 1, "verified": [1], "min": 1}, "time": {"example": 4, "verified": [1, 4], "min": 0}},
         entry,
     )
     (out / "polyonnx.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,37 @@
+'use strict';
+// Crash containment (issue #11), the CI-sized soak of bench/pool_isolation.js: examples/server with
+// --isolation process survives a real ONNX Runtime abort from one POST and a worker SIGKILLed in
+// the middle of 200 requests; every request is answered exactly once and none is lost.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+
+const { soak, tinyBundles } = require('../../bench/pool_isolation');
+
+test('the example server with isolation process survives an aborting POST and a killed worker, answering every request once', { timeout: 180000 }, async () => {
+  const tiny = tinyBundles();
+  try {
+    const s = await soak({ bundle: tiny.gru_abort, requests: 200, concurrency: 16, workers: 2 });
+    assert.equal(s.error, undefined);
+    // The one POST with a zero-length time axis reached ONNX Runtime, which aborted its worker.
+    assert.equal(s.abort.status, 500);
+    assert.equal(s.abort.code, 'E_WORKER');
+    assert.match(s.abort.message, /SIGABRT/);
+    assert.equal(s.sent, 200);
+    assert.equal(s.answered_once, 200);
+    assert.equal(s.answered_twice, 0);
+    assert.equal(s.lost, 0);
+    // Only the requests the killed worker held may fail, and only with E_WORKER.
+    const failed = Object.keys(s.statuses).filter((k) => k !== '200');
+    assert.ok(failed.every((k) => k === '500 E_WORKER'), JSON.stringify(s.statuses));
+    assert.ok(s.killed_worker > 0);
+    assert.equal(s.server_alive, true);
+    assert.equal(s.health, 200);
+    assert.equal(s.workers_after, s.workers_before);
+    assert.ok(s.rss_after - s.rss_before < 100 * 2 ** 20, `server RSS grew ${(s.rss_after - s.rss_before) >> 20} MB`);
+    assert.ok(s.worker_restarts >= 2, `restarts ${s.worker_restarts}: one after the abort, one after the kill`);
+  } finally {
+    fs.rmSync(tiny.dir, { recursive: true, force: true });
+  }
+});
