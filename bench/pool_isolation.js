@@ -2,12 +2,12 @@
 // Crash containment measured (issue #11): the pool's isolation 'process' against 'thread', and a
 // soak of examples/server with --isolation process through real native aborts and a killed worker.
 //
-//   node bench/pool_isolation.js [BUNDLE] [--requests 2000] [--concurrency 32] [--rounds 2] [--workers 2]
+//   node bench/pool_isolation.js [BUNDLE...] [--requests 2000] [--concurrency 32] [--rounds 2] [--workers 2]
 //        [--soak-requests 2000] [--part both|compare|soak]
 //
-// compare: batch-1 requests of deterministic digits to the example bundle (default digits_cnn from
-//   build/test-bundles) through createPool(..., { isolation }) directly, thread and process in turn,
-//   round after round; throughput, p50/p99 latency and start-up per isolation (medians over rounds).
+// compare: batch-1 requests of deterministic feeds to each bundle (default digits_cnn and
+//   text_transformer from build/test-bundles, POLYONNX_EXAMPLE_BUNDLES) through
+//   createPool(..., { isolation }) directly, thread and process in turn, round after round; throughput, p50/p99 latency and start-up per isolation (medians over rounds).
 // soak: examples/server/server.js --isolation process on tests/tiny_bundles.py's gru_abort bundle
 //   (a GRU whose manifest lets a zero-length time axis reach ONNX Runtime, which then aborts the
 //   process: 'terminate called without an active exception'). One POST {"feeds": {"x": [[]]}}
@@ -25,15 +25,28 @@ const { performance } = require('node:perf_hooks');
 
 const { ROOT, exampleBundle, parseFlags, percentile, median, printTable, writeResults } = require('./_common');
 
-/** Deterministic pixels [1, 1, 8, 8] in [0, 1). */
-function pixels(seed) {
-  const data = new Float32Array(64);
+/**
+ * Deterministic batch-1 feeds for any bundle: each dim at its example size (batch 1), floats in
+ * [0, 1), integers in the input's value_range (or [0, 100)).
+ */
+function feedsFor(manifest, seed) {
+  const { DTYPES } = require('../js/tensor');
+  const feeds = {};
   let s = (seed * 2654435761) % 2147483647 || 1;
-  for (let i = 0; i < data.length; i++) {
-    s = (s * 16807) % 2147483647;
-    data[i] = (s % 1000) / 1000;
+  for (const spec of manifest.inputs) {
+    const dims = spec.shape.map((d, axis) => (typeof d === 'number' ? d : axis === 0 ? 1 : manifest.dims[d].example));
+    const n = dims.reduce((a, b) => a * b, 1);
+    const Arr = DTYPES[spec.dtype].array;
+    const [lo, hi] = spec.value_range || [0, 99];
+    const data = new Arr(n);
+    for (let i = 0; i < n; i++) {
+      s = (s * 16807) % 2147483647;
+      const v = spec.dtype.startsWith('float') ? (s % 1000) / 1000 : lo + (s % (hi - lo + 1));
+      data[i] = Arr === BigInt64Array ? BigInt(v) : v;
+    }
+    feeds[spec.name] = { dtype: spec.dtype, dims, data };
   }
-  return { pixels: { dtype: 'float32', dims: [1, 1, 8, 8], data } };
+  return feeds;
 }
 
 /** `concurrency` callers, each sending its next request when the last is answered, `total` in all. */
@@ -62,8 +75,9 @@ async function compare(bundle, o) {
       const pool = await createPool(bundle, { isolation, workers: o.workers });
       const startMs = performance.now() - t0;
       try {
-        await drive((i) => pool.run(pixels(i)), o.concurrency, 100); // warm-up
-        const r = await drive((i) => pool.run(pixels(i)), o.concurrency, o.requests);
+        const feeds = Array.from({ length: 64 }, (_, i) => feedsFor(pool.manifest, i));
+        await drive((i) => pool.run(feeds[i % 64]), o.concurrency, 100); // warm-up
+        const r = await drive((i) => pool.run(feeds[i % 64]), o.concurrency, o.requests);
         runs[isolation].push({ ...r, startMs });
       } finally {
         await pool.close();
@@ -129,8 +143,8 @@ function tinyBundles() {
 }
 
 /** Start examples/server/server.js; resolves to { child, port } once it prints its address. */
-function startServer(bundle, args) {
-  const child = spawn(process.execPath, [path.join(ROOT, 'examples', 'server', 'server.js'), bundle, '--port', '0', ...args],
+function startServer(bundle, args, nodeArgs = []) {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'examples', 'server', 'server.js'), bundle, '--port', '0', ...args],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c) => {
@@ -151,12 +165,16 @@ function startServer(bundle, args) {
  * One POST that aborts a worker, then `requests` at `concurrency` with one worker killed when half
  * have been sent. Returns the counts; never throws for a request's failure (that is a count).
  */
-async function soak({ bundle, requests = 2000, concurrency = 32, workers = 2, limitMs = 60000 }) {
-  const { child, port, stderr } = await startServer(bundle, ['--isolation', 'process', '--workers', String(workers)]);
+async function soak({ bundle, requests = 2000, concurrency = 32, workers = 2, limitMs = 60000, warmup = 500, nodeArgs = [] }) {
+  const { child, port, stderr } = await startServer(bundle, ['--isolation', 'process', '--workers', String(workers)], nodeArgs);
   const body = (i) => JSON.stringify({ feeds: { x: [[(i % 7) / 7, 0.5, 0.25, 1]] } });
-  const result = { requests, concurrency, workers };
+  const result = { requests, concurrency, workers, warmup };
   try {
-    for (let i = 0; i < 50; i++) await post(port, '/run', body(i)); // warm-up
+    // Warm-up at the soak's concurrency, so the heap has grown to its working size before RSS is read.
+    let w = 0;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (w < warmup) await post(port, '/run', body(w++));
+    }));
     result.rss_before = vmRss(child.pid);
     const workersBefore = childPids(child.pid);
     const abort = await post(port, '/run', JSON.stringify({ feeds: { x: [[]] } }));
@@ -211,12 +229,15 @@ async function main() {
   });
   const doc = { options: o };
   if (o.part !== 'soak') {
-    const bundle = o._[0] ? path.resolve(o._[0]) : exampleBundle('digits_cnn');
-    console.log(`compare: ${bundle}, ${o.requests} batch-1 requests at ${o.concurrency} concurrent, ${o.workers} workers, `
-      + `${o.rounds} rounds`);
-    const { rows, runs } = await compare(bundle, o);
-    printTable(rows);
-    Object.assign(doc, { bundle: path.basename(bundle), compare: rows, compare_runs: runs });
+    const bundles = o._.length ? o._.map((b) => path.resolve(b)) : [exampleBundle('digits_cnn'), exampleBundle('text_transformer')];
+    doc.compare = {};
+    for (const bundle of bundles) {
+      console.log(`compare: ${path.basename(bundle)}, ${o.requests} batch-1 requests at ${o.concurrency} concurrent, `
+        + `${o.workers} workers, ${o.rounds} rounds`);
+      const { rows, runs } = await compare(bundle, o);
+      printTable(rows);
+      doc.compare[path.basename(bundle)] = { rows, runs };
+    }
   }
   if (o.part !== 'compare') {
     const tiny = tinyBundles();

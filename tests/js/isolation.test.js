@@ -12,7 +12,7 @@ const { soak, tinyBundles } = require('../../bench/pool_isolation');
 test('the example server with isolation process survives an aborting POST and a killed worker, answering every request once', { timeout: 180000 }, async () => {
   const tiny = tinyBundles();
   try {
-    const s = await soak({ bundle: tiny.gru_abort, requests: 200, concurrency: 16, workers: 2 });
+    const s = await soak({ bundle: tiny.gru_abort, requests: 200, concurrency: 16, workers: 2, warmup: 100 });
     assert.equal(s.error, undefined);
     // The one POST with a zero-length time axis reached ONNX Runtime, which aborted its worker.
     assert.equal(s.abort.status, 500);
