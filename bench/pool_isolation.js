@@ -7,7 +7,8 @@
 //
 // compare: batch-1 requests of deterministic feeds to each bundle (default digits_cnn and
 //   text_transformer from build/test-bundles, POLYONNX_EXAMPLE_BUNDLES) through
-//   createPool(..., { isolation }) directly, thread and process in turn, round after round; throughput, p50/p99 latency and start-up per isolation (medians over rounds).
+//   createPool(..., { isolation }) directly, thread and process in turn, round after round;
+//   throughput, p50/p99 latency and start-up per isolation (medians over rounds).
 // soak: examples/server/server.js --isolation process on tests/tiny_bundles.py's gru_abort bundle
 //   (a GRU whose manifest lets a zero-length time axis reach ONNX Runtime, which then aborts the
 //   process: 'terminate called without an active exception'). One POST {"feeds": {"x": [[]]}}
@@ -105,7 +106,8 @@ function childPids(pid) {
   const out = [];
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
     try {
-      out.push(...fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number));
+      const text = fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8');
+      out.push(...text.split(/\s+/).filter(Boolean).map(Number));
     } catch {
       // the thread ended meanwhile
     }
@@ -115,8 +117,10 @@ function childPids(pid) {
 
 function post(port, target, body) {
   return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port, method: body === undefined ? 'GET' : 'POST', path: target, agent: false,
-      headers: { 'content-type': 'application/json' } }, (res) => {
+    const method = body === undefined ? 'GET' : 'POST';
+    const headers = { 'content-type': 'application/json' };
+    const options = { host: '127.0.0.1', port, method, path: target, agent: false, headers };
+    const req = http.request(options, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -138,13 +142,15 @@ function post(port, target, body) {
 /** Build tests/tiny_bundles.py's bundles into a fresh temp folder; returns { dir, embed, gru_abort }. */
 function tinyBundles() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'polyonnx-tiny-'));
-  execFileSync(path.join(ROOT, '.venv', 'bin', 'python'), [path.join(ROOT, 'tests', 'tiny_bundles.py'), dir], { stdio: 'ignore' });
+  execFileSync(path.join(ROOT, '.venv', 'bin', 'python'), [path.join(ROOT, 'tests', 'tiny_bundles.py'), dir],
+    { stdio: 'ignore' });
   return { dir, embed: path.join(dir, 'embed'), gru_abort: path.join(dir, 'gru_abort') };
 }
 
 /** Start examples/server/server.js; resolves to { child, port } once it prints its address. */
 function startServer(bundle, args, nodeArgs = []) {
-  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'examples', 'server', 'server.js'), bundle, '--port', '0', ...args],
+  const server = path.join(ROOT, 'examples', 'server', 'server.js');
+  const child = spawn(process.execPath, [...nodeArgs, server, bundle, '--port', '0', ...args],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c) => {
@@ -157,7 +163,9 @@ function startServer(bundle, args, nodeArgs = []) {
       const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
       if (m) resolve({ child, port: Number(m[1]), stderr: () => stderr });
     });
-    child.on('exit', (code, signal) => reject(new Error(`server exited (${code} ${signal}) before listening: ${stderr}`)));
+    child.on('exit', (code, signal) => {
+      reject(new Error(`server exited (${code} ${signal}) before listening: ${stderr}`));
+    });
   });
 }
 
@@ -165,8 +173,11 @@ function startServer(bundle, args, nodeArgs = []) {
  * One POST that aborts a worker, then `requests` at `concurrency` with one worker killed when half
  * have been sent. Returns the counts; never throws for a request's failure (that is a count).
  */
-async function soak({ bundle, requests = 2000, concurrency = 32, workers = 2, limitMs = 60000, warmup = 500, nodeArgs = [] }) {
-  const { child, port, stderr } = await startServer(bundle, ['--isolation', 'process', '--workers', String(workers)], nodeArgs);
+async function soak({
+  bundle, requests = 2000, concurrency = 32, workers = 2, limitMs = 60000, warmup = 500, nodeArgs = [],
+}) {
+  const serverArgs = ['--isolation', 'process', '--workers', String(workers)];
+  const { child, port, stderr } = await startServer(bundle, serverArgs, nodeArgs);
   const body = (i) => JSON.stringify({ feeds: { x: [[(i % 7) / 7, 0.5, 0.25, 1]] } });
   const result = { requests, concurrency, workers, warmup };
   try {
@@ -195,7 +206,8 @@ async function soak({ bundle, requests = 2000, concurrency = 32, workers = 2, li
         }
         const r = await post(port, '/run', body(i));
         answers[i] += 1;
-        const key = r.status ? `${r.status}${r.json && r.json.error ? ` ${r.json.error.code}` : ''}` : `lost: ${r.error}`;
+        const code = r.json && r.json.error ? ` ${r.json.error.code}` : '';
+        const key = r.status ? `${r.status}${code}` : `lost: ${r.error}`;
         statuses[key] = (statuses[key] || 0) + 1;
       }
     }));
@@ -218,7 +230,8 @@ async function soak({ bundle, requests = 2000, concurrency = 32, workers = 2, li
     result.error = `${e.message}; server stderr: ${stderr()}`;
   } finally {
     child.kill('SIGTERM');
-    await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', resolve)));
+    const ended = () => child.exitCode !== null || child.signalCode !== null;
+    await new Promise((resolve) => (ended() ? resolve() : child.once('exit', resolve)));
   }
   return result;
 }
@@ -229,7 +242,8 @@ async function main() {
   });
   const doc = { options: o };
   if (o.part !== 'soak') {
-    const bundles = o._.length ? o._.map((b) => path.resolve(b)) : [exampleBundle('digits_cnn'), exampleBundle('text_transformer')];
+    const bundles = o._.length ? o._.map((b) => path.resolve(b))
+      : [exampleBundle('digits_cnn'), exampleBundle('text_transformer')];
     doc.compare = {};
     for (const bundle of bundles) {
       console.log(`compare: ${path.basename(bundle)}, ${o.requests} batch-1 requests at ${o.concurrency} concurrent, `
@@ -244,7 +258,9 @@ async function main() {
     try {
       console.log(`\nsoak: examples/server --isolation process on gru_abort, one aborting POST, then ${o.soakRequests} `
         + `requests at ${o.concurrency} concurrent with a worker SIGKILLed halfway`);
-      const s = await soak({ bundle: tiny.gru_abort, requests: o.soakRequests, concurrency: o.concurrency, workers: o.workers });
+      const s = await soak({
+        bundle: tiny.gru_abort, requests: o.soakRequests, concurrency: o.concurrency, workers: o.workers,
+      });
       console.log(JSON.stringify(s, null, 1));
       doc.soak = s;
     } finally {

@@ -74,7 +74,8 @@ def build_embed(out: Path) -> Path:
     entry = _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)]), out / "model.onnx")
     manifest = _manifest(
         "embed",
-        [{"name": "ids", "dtype": "int64", "shape": ["batch", "seq"], "value_range": [0, 9], "value_range_origin": "graph"},
+        [{"name": "ids", "dtype": "int64", "shape": ["batch", "seq"], "value_range": [0, 9],
+          "value_range_origin": "graph"},
          {"name": "x", "dtype": "float32", "shape": ["batch", "n"]}],
         [{"name": "vec", "dtype": "float32", "shape": ["batch", "seq", 4]},
          {"name": "y", "dtype": "float32", "shape": ["batch", "n"]}],

@@ -169,8 +169,8 @@ function parseTarget(target) {
   try {
     return new URL(target, `http://${HOST}`);
   } catch {
-    throw new HttpError(400, 'E_PATH', `the request target ${JSON.stringify(String(target).slice(0, 200))} is not a path`,
-      'use GET /health, GET /model or POST /run');
+    const shown = JSON.stringify(String(target).slice(0, 200));
+    throw new HttpError(400, 'E_PATH', `the request target ${shown} is not a path`, 'use GET /health, GET /model or POST /run');
   }
 }
 

@@ -23,7 +23,8 @@ const wheres = (c) => (Array.isArray(c.where) ? c.where : [c.where]);
 const cases = (where) => CATALOGUE.filter((c) => wheres(c).includes(where));
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'polyonnx-bad-inputs-'));
-execFileSync(path.join(ROOT, '.venv', 'bin', 'python'), [path.join(ROOT, 'tests', 'tiny_bundles.py'), TMP], { stdio: 'ignore' });
+execFileSync(path.join(ROOT, '.venv', 'bin', 'python'), [path.join(ROOT, 'tests', 'tiny_bundles.py'), TMP],
+  { stdio: 'ignore' });
 const TINY = { embed: path.join(TMP, 'embed'), gru_abort: path.join(TMP, 'gru_abort') };
 test.after(() => fs.rmSync(TMP, { recursive: true, force: true }));
 
@@ -53,7 +54,7 @@ function makeBundle(spec) {
   }
   if (spec.text !== undefined) text = spec.text;
   if (spec.replace) {
-    assert.ok(text.includes(spec.replace[0]), `replace target ${JSON.stringify(spec.replace[0])} is not in the manifest`);
+    assert.ok(text.includes(spec.replace[0]), `${JSON.stringify(spec.replace[0])} is not in the manifest`);
     text = text.replace(spec.replace[0], spec.replace[1]);
   }
   if (spec.repeat) text = spec.repeat[0].repeat(spec.repeat[1]) + text + spec.repeat[2].repeat(spec.repeat[1]);
@@ -92,7 +93,8 @@ function feeds(spec) {
     const n = t.shape.reduce((a, b) => a * b, 1);
     const values = t.values || Array(n).fill(t.fill);
     const Arr = DTYPES[t.dtype].array;
-    out[name] = { dtype: t.dtype, dims: t.shape, data: Arr.from(values, (v) => (Arr === BigInt64Array ? BigInt(v) : v)) };
+    const data = Arr.from(values, (v) => (Arr === BigInt64Array ? BigInt(v) : v));
+    out[name] = { dtype: t.dtype, dims: t.shape, data };
   }
   return out;
 }
@@ -149,7 +151,8 @@ test('worker: every case gets its catalogued code from one live worker', () => {
     }
     return wire.encodeFrame(msg);
   });
-  const done = spawnSync(process.execPath, [path.join(ROOT, 'js', 'worker.js')], { input: Buffer.concat(frames), timeout: 120000 });
+  const done = spawnSync(process.execPath, [path.join(ROOT, 'js', 'worker.js')],
+    { input: Buffer.concat(frames), timeout: 120000 });
   assert.equal(done.status, 0, String(done.stderr).slice(-2000));
   const reader = new wire.FrameReader();
   const answers = reader.push(done.stdout).map((b) => wire.unpack(b));
@@ -184,8 +187,9 @@ test('http: every case gets its catalogued status from examples/server', async (
   const srv = await startServer(TINY.embed, { port: 0, workers: 1, isolation: 'thread', maxBody: 256 * 1024 });
   const port = Number(new URL(srv.url).port);
   try {
+    const overLimit = (fill) => ({ fill: [fill[0], 256 * 1024 + fill[1]] });
     const list = cases('http').map((c) => (c.input.body && c.input.body.fill
-      ? { ...c, input: { ...c.input, body: { fill: [c.input.body.fill[0], 256 * 1024 + c.input.body.fill[1]] } } } : c));
+      ? { ...c, input: { ...c.input, body: overLimit(c.input.body.fill) } } : c));
     const got = {};
     for (const c of list) got[c.case] = await send(port, c.input);
     assert.deepEqual(got, Object.fromEntries(list.map((c) => [c.case, c.expect.status])));

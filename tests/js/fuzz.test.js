@@ -83,11 +83,14 @@ class Tally {
     const cases = Object.values(this.counts).reduce((a, b) => a + b, 0);
     const report = {
       target: this.target, language: 'js', cases, counts: this.counts,
-      foreign_examples: [...new Set(this.foreign.map((f) => f.slice(0, 160)))].slice(0, 8), peak_rss_growth: growth, ...extra,
+      foreign_examples: [...new Set(this.foreign.map((f) => f.slice(0, 160)))].slice(0, 8),
+      peak_rss_growth: growth,
+      ...extra,
     };
     if (process.env.POLYONNX_FUZZ_REPORT) {
       fs.mkdirSync(process.env.POLYONNX_FUZZ_REPORT, { recursive: true });
-      fs.writeFileSync(path.join(process.env.POLYONNX_FUZZ_REPORT, `js-${this.target}.json`), JSON.stringify(report, null, 1));
+      const file = path.join(process.env.POLYONNX_FUZZ_REPORT, `js-${this.target}.json`);
+      fs.writeFileSync(file, JSON.stringify(report, null, 1));
     }
     assert.deepEqual(this.foreign.slice(0, 3), [], `${this.target}: ${this.counts.foreign || 0} foreign exceptions`);
     assert.ok(growth < MEMORY_BOUND, `${this.target}: RSS grew ${growth >> 20} MB`);
@@ -130,7 +133,9 @@ const EDGES = [0, 1, -1, 2 ** 31, 2 ** 53, 2 ** 53 + 2, 0.5, 1.5, -0, 1e308, tru
 function paths(value, prefix = []) {
   const out = [prefix];
   if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...prefix, Array.isArray(value) ? Number(k) : k]));
+    for (const [k, v] of Object.entries(value)) {
+      out.push(...paths(v, [...prefix, Array.isArray(value) ? Number(k) : k]));
+    }
   }
   return out;
 }
@@ -151,9 +156,13 @@ function mutateManifest(text, seed, injected) {
     else if (op === 1) {
       if (Array.isArray(parent)) parent.splice(key, 1);
       else delete parent[key];
-    } else if (op === 2 && typeof value === 'string') parent[key] = pick(r, [`${value}\n`, `${value} `, value.toUpperCase(), '', `../${value}`, `${value}\ud800`]);
-    else if (op === 2 && typeof value === 'number') parent[key] = pick(r, [value + 1, -value, value + 0.5, 2 ** 53 + 2, 0]);
-    else if (op === 3 && !Array.isArray(parent)) parent[pick(r, ['extra', `${key}\n`, String(key).toUpperCase()])] = value;
+    } else if (op === 2 && typeof value === 'string') {
+      parent[key] = pick(r, [`${value}\n`, `${value} `, value.toUpperCase(), '', `../${value}`, `${value}\ud800`]);
+    } else if (op === 2 && typeof value === 'number') {
+      parent[key] = pick(r, [value + 1, -value, value + 0.5, 2 ** 53 + 2, 0]);
+    } else if (op === 3 && !Array.isArray(parent)) {
+      parent[pick(r, ['extra', `${key}\n`, String(key).toUpperCase()])] = value;
+    }
     else if (op === 4 && Array.isArray(parent)) parent.push(JSON.parse(JSON.stringify(value ?? null)));
     else parent[key] = fresh;
   }
@@ -168,7 +177,8 @@ function mutateManifest(text, seed, injected) {
 
 test('mutated manifests end in ManifestError and nothing else', () => {
   const tally = new Tally('manifests');
-  fc.assert(fc.property(fc.integer(), fc.nat(VALID.length - 1), fc.jsonValue({ maxDepth: 3 }), (seed, base, injected) => {
+  const args = [fc.integer(), fc.nat(VALID.length - 1), fc.jsonValue({ maxDepth: 3 })];
+  fc.assert(fc.property(...args, (seed, base, injected) => {
     const text = mutateManifest(VALID[base], seed, injected);
     tally.judge(() => fromJson(text), text);
   }), { seed: SEED, numRuns: COUNTS.manifests });
@@ -179,8 +189,9 @@ test('mutated manifests end in ManifestError and nothing else', () => {
 // --- the wire codec ----------------------------------------------------------------------------
 const VECTORS = require('../../shared-schemas/vectors/messages.json');
 const FRAMES = VECTORS.valid.map((v) => Buffer.from(v.frame_hex, 'hex'));
-const MSGPACK_EDGES = ['c1', 'c0', 'ddffffffff', 'dfffffffff', 'c6ffffffff', 'db7fffffff', 'd400', 'c700ff', 'd7ff0000000000000000',
-  '91'.repeat(50), '81a0', 'a3eda080', 'cfffffffffffffffff', 'd38000000000000000', 'dc0001c0', 'c403616263']
+const MSGPACK_EDGES = ['c1', 'c0', 'ddffffffff', 'dfffffffff', 'c6ffffffff', 'db7fffffff', 'd400', 'c700ff',
+  'd7ff0000000000000000', '91'.repeat(50), '81a0', 'a3eda080', 'cfffffffffffffffff', 'd38000000000000000',
+  'dc0001c0', 'c403616263']
   .map((h) => Buffer.from(h, 'hex'));
 
 function framed(body) {
@@ -233,14 +244,18 @@ function decodeEverything(frame, split) {
 }
 
 const tensorArb = fc.record({
-  dtype: fc.oneof(fc.constantFrom('float32', 'int64', 'bool', 'float16', 'string', 'uint8', 'constructor', '__proto__', 'toString', ''), fc.integer()),
-  shape: fc.oneof(fc.array(fc.oneof(fc.integer({ min: -2, max: 2 ** 33 }), fc.boolean(), fc.double(), fc.string({ maxLength: 2 })), { maxLength: 6 }), fc.integer()),
-  data: fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.array(fc.oneof(fc.string({ maxLength: 4 }), fc.integer()), { maxLength: 8 }), fc.constant(null)),
+  dtype: fc.oneof(fc.constantFrom('float32', 'int64', 'bool', 'float16', 'string', 'uint8', 'constructor', '__proto__',
+    'toString', ''), fc.integer()),
+  shape: fc.oneof(fc.array(fc.oneof(fc.integer({ min: -2, max: 2 ** 33 }), fc.boolean(), fc.double(),
+    fc.string({ maxLength: 2 })), { maxLength: 6 }), fc.integer()),
+  data: fc.oneof(fc.uint8Array({ maxLength: 64 }),
+    fc.array(fc.oneof(fc.string({ maxLength: 4 }), fc.integer()), { maxLength: 8 }), fc.constant(null)),
 });
 
 test('mutated frames and tensors end in WireError and nothing else', () => {
   const tally = new Tally('frames');
-  fc.assert(fc.property(fc.integer(), fc.nat(64), fc.uint8Array({ maxLength: 64 }), tensorArb, fc.anything(), (seed, split, noise, tensor, message) => {
+  const args = [fc.integer(), fc.nat(64), fc.uint8Array({ maxLength: 64 }), tensorArb, fc.anything()];
+  fc.assert(fc.property(...args, (seed, split, noise, tensor, message) => {
     const frame = mutateFrame(seed, noise);
     tally.judge(() => decodeEverything(frame, split), () => frame.toString('hex'));
     tally.judge(() => wire.decodeTensor(tensor), () => tensor);
@@ -285,12 +300,17 @@ function inStep(frame) {
   return frame.length >= 4 && frame.readUInt32LE(0) === frame.length - 4;
 }
 
-test("the live worker answers mutated frames once each with typed errors, or exits cleanly, never hangs", { timeout: 1800000 }, async () => {
+const WORKER_TEST = 'the live worker answers mutated frames once each with typed errors, or exits cleanly, never hangs';
+test(WORKER_TEST, { timeout: 1800000 }, async () => {
   const tally = new Tally('worker-stdin');
   const frames = [];
   // A real load and run among the mutations, so some requests reach a session.
   const load = wire.encodeFrame({ id: 7, op: 'load', bundle: EMBED, options: { intraOpNumThreads: 1 } });
-  const run = wire.encodeFrame({ id: 8, op: 'run', session: 1, feeds: wire.encodeTensors({ ids: { dtype: 'int64', dims: [1, 2], data: new BigInt64Array([1n, 2n]) }, x: { dtype: 'float32', dims: [1, 4], data: new Float32Array(4) } }) });
+  const feeds = wire.encodeTensors({
+    ids: { dtype: 'int64', dims: [1, 2], data: new BigInt64Array([1n, 2n]) },
+    x: { dtype: 'float32', dims: [1, 4], data: new Float32Array(4) },
+  });
+  const run = wire.encodeFrame({ id: 8, op: 'run', session: 1, feeds });
   FRAMES.push(load, run);
   fc.assert(fc.property(fc.integer(), fc.uint8Array({ maxLength: 32 }), (seed, noise) => {
     frames.push(mutateFrame(seed, noise));
@@ -307,7 +327,9 @@ test("the live worker answers mutated frames once each with typed errors, or exi
     }
     exits[String(code)] = (exits[String(code)] || 0) + 1;
     if (bad) tally.foreign.push(`unreadable answer: ${bad.message}`);
-    if (expected !== null && answers.length !== expected) tally.foreign.push(`${answers.length} answers to ${expected} requests: ${what}`);
+    if (expected !== null && answers.length !== expected) {
+      tally.foreign.push(`${answers.length} answers to ${expected} requests: ${what}`);
+    }
     for (const a of answers) {
       if (a.ok === true) tally.add('ok');
       else if (a.error && /^E_/.test(a.error.code) && a.error.code !== 'E_INTERNAL') tally.add(a.error.code);
@@ -327,12 +349,14 @@ test("the live worker answers mutated frames once each with typed errors, or exi
     judgeSession(await workerSession([load, ...batch]), batch.length + 1, `batch ${i}`);
   }
   for (const f of off) judgeSession(await workerSession([f]), null, f.subarray(0, 32).toString('hex'));
-  const report = tally.finish({ frames_sent: frames.length, in_step: good.length, out_of_step: off.length, worker_exits: exits });
+  const report = tally.finish({
+    frames_sent: frames.length, in_step: good.length, out_of_step: off.length, worker_exits: exits,
+  });
   assert.ok(report.counts.ok > 0 && report.counts.E_REQUEST > 0, JSON.stringify(report.counts));
 });
 
 // --- js/onnx-header.mjs ---------------------------------------------------------------------------
-test('readModelHeader reads or refuses mutated model bytes with its own Error, never a TypeError or RangeError', async () => {
+test('readModelHeader reads or refuses mutated model bytes with its own Error, never a TypeError', async () => {
   const { readModelHeader } = await import('../../js/onnx-header.mjs');
   const model = fs.readFileSync(path.join(EMBED, 'model.onnx'));
   const counts = { ok: 0, refused: 0, foreign: 0 };
@@ -342,7 +366,9 @@ test('readModelHeader reads or refuses mutated model bytes with its own Error, n
     let bytes = Buffer.from(model);
     const op = Math.floor(r() * 4);
     if (op === 0) bytes = bytes.subarray(0, Math.floor(r() * bytes.length));
-    else if (op === 1) for (let i = 0; i < 1 + r() * 8; i++) bytes[Math.floor(r() * bytes.length)] ^= 1 << Math.floor(r() * 8);
+    else if (op === 1) {
+      for (let i = 0; i < 1 + r() * 8; i++) bytes[Math.floor(r() * bytes.length)] ^= 1 << Math.floor(r() * 8);
+    }
     else if (op === 2) {
       const i = Math.floor(r() * bytes.length);
       bytes = Buffer.concat([bytes.subarray(0, i), Buffer.from(noise), bytes.subarray(i)]);
@@ -358,7 +384,8 @@ test('readModelHeader reads or refuses mutated model bytes with its own Error, n
   }), { seed: SEED, numRuns: COUNTS.headers });
   if (process.env.POLYONNX_FUZZ_REPORT) {
     fs.writeFileSync(path.join(process.env.POLYONNX_FUZZ_REPORT, 'js-onnx-header.json'),
-      JSON.stringify({ target: 'onnx-header', language: 'js', cases: COUNTS.headers, counts: counts, foreign_examples: foreign.slice(0, 5) }, null, 1));
+      JSON.stringify({ target: 'onnx-header', language: 'js', cases: COUNTS.headers, counts,
+        foreign_examples: foreign.slice(0, 5) }, null, 1));
   }
   assert.deepEqual(foreign.slice(0, 3), []);
   assert.ok(counts.ok > 0 && counts.refused > 0, JSON.stringify(counts));
@@ -368,18 +395,23 @@ test('readModelHeader reads or refuses mutated model bytes with its own Error, n
 const numberArb = fc.oneof(fc.constantFrom(0, 1, 5, 9, 10, -1, 0.5, NaN, Infinity, -0, 2 ** 53, 1e30), fc.double());
 const feedArb = (dtype, dims, Legal, legal) => fc.oneof(
   fc.constantFrom(...legal).map((v) => ({ dtype, dims, data: Legal.from({ length: dims[0] * dims[1] }, () => v) })),
-  fc.constantFrom(...legal).map((v) => Array.from({ length: dims[0] }, () => Array.from({ length: dims[1] }, () => (typeof v === 'bigint' ? Number(v) : v)))),
+  fc.constantFrom(...legal).map((v) => Array.from({ length: dims[0] },
+    () => Array.from({ length: dims[1] }, () => (typeof v === 'bigint' ? Number(v) : v)))),
   fc.record({
     dtype: fc.constantFrom('float32', 'int64', 'int32', 'float16', 'bool', 'string', 'float64', 'nope'),
-    dims: fc.oneof(fc.array(fc.integer({ min: -1, max: 70 }), { maxLength: 3 }), fc.constant([1, 0]), fc.constant([0, 4])),
-    data: fc.oneof(fc.float32Array({ maxLength: 70 }), fc.bigInt64Array({ maxLength: 12 }), fc.int32Array({ maxLength: 12 }),
+    dims: fc.oneof(fc.array(fc.integer({ min: -1, max: 70 }), { maxLength: 3 }), fc.constant([1, 0]),
+      fc.constant([0, 4])),
+    data: fc.oneof(fc.float32Array({ maxLength: 70 }), fc.bigInt64Array({ maxLength: 12 }),
+      fc.int32Array({ maxLength: 12 }),
       fc.array(numberArb, { maxLength: 12 }), fc.constant(null), fc.uint16Array({ maxLength: 12 })),
   }),
   fc.array(fc.array(numberArb, { maxLength: 5 }), { maxLength: 3 }),
-  fc.constantFrom(null, undefined, 'ids', 42, [[[]]], [[1], [1, 2]], { type: 'float32', dims: [1, 4] }, new SharedArrayBuffer(8)),
+  fc.constantFrom(null, undefined, 'ids', 42, [[[]]], [[1], [1, 2]], { type: 'float32', dims: [1, 4] },
+    new SharedArrayBuffer(8)),
 );
 
-test('hostile feeds end in FeedError (or another polyonnx error), never a foreign exception', { timeout: 600000 }, async () => {
+test('hostile feeds end in FeedError (or another polyonnx error), never a foreign exception', { timeout: 600000 },
+  async () => {
   const model = await load(EMBED, { intraOpNumThreads: 1 });
   const tally = new Tally('feeds');
   try {
@@ -416,36 +448,42 @@ function request(port, { method, target, headers, body }) {
 const bodyArb = fc.oneof(
   fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify({ feeds: v })),
   fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)),
-  fc.record({ ids: fc.jsonValue({ maxDepth: 3 }), x: fc.jsonValue({ maxDepth: 3 }) }).map((f) => JSON.stringify({ feeds: f })),
+  fc.record({ ids: fc.jsonValue({ maxDepth: 3 }), x: fc.jsonValue({ maxDepth: 3 }) })
+    .map((f) => JSON.stringify({ feeds: f })),
   fc.constantFrom('{"feeds": {"ids": [[1, 2, 3]], "x": [[0, 1, 2, 3]]}}', '{"feeds": {"ids": [[]], "x": [[]]}}',
     '{"feeds": {"ids": [[10]], "x": [[1, 2, 3]]}}', `{"feeds": ${'['.repeat(100000)}${']'.repeat(100000)}}`,
-    '{"feeds": {"ids": [[1e400]], "x": [[0,0,0,0]]}}', '{"feeds": {"ids": [[1]], "x": [[0,0,0,0]]}, "outputs": ["nope"]}',
+    '{"feeds": {"ids": [[1e400]], "x": [[0,0,0,0]]}}',
+    '{"feeds": {"ids": [[1]], "x": [[0,0,0,0]]}, "outputs": ["nope"]}',
     '{"feeds": {"__proto__": {"ids": 1}}}', 'nul\u0000l', '\ud800', ''),
   fc.string({ maxLength: 40 }),
 );
 const targetArb = fc.oneof(
   { arbitrary: fc.constant('/run'), weight: 6 },
-  { arbitrary: fc.constantFrom('/health', '/model', '/v2', '/v2/models/embed/infer', '/v2/models/embed', '/v2/models/%ff/infer',
+  { arbitrary: fc.constantFrom('/health', '/model', '/v2', '/v2/models/embed/infer', '/v2/models/embed',
+    '/v2/models/%ff/infer',
     '/v2/models/embed/versions/2/infer', '/run?x=1', '/%00', '//run', '//', '/run/../health'), weight: 3 },
   { arbitrary: fc.webPath(), weight: 1 },
 );
-const methodArb = fc.oneof({ arbitrary: fc.constant('POST'), weight: 6 }, { arbitrary: fc.constantFrom('GET', 'PUT', 'DELETE'), weight: 1 });
+const methodArb = fc.oneof({ arbitrary: fc.constant('POST'), weight: 6 },
+  { arbitrary: fc.constantFrom('GET', 'PUT', 'DELETE'), weight: 1 });
 
-test('the example server answers mutated requests with 2xx or 4xx, once each, and keeps serving', { timeout: 600000 }, async () => {
+test('the example server answers mutated requests with 2xx or 4xx and keeps serving', { timeout: 600000 }, async () => {
   const { startServer } = require('../../examples/server/server');
   const srv = await startServer(EMBED, { port: 0, workers: 1, isolation: 'thread', maxBody: 4 * 1024 * 1024 });
   const port = Number(new URL(srv.url).port);
   const tally = new Tally('http');
   try {
     await fc.assert(fc.asyncProperty(methodArb, targetArb, bodyArb,
-      fc.constantFrom({}, {}, {}, { 'content-type': 'text/plain' }, { 'content-encoding': 'gzip' }, { 'inference-header-content-length': '5' }),
+      fc.constantFrom({}, {}, {}, { 'content-type': 'text/plain' }, { 'content-encoding': 'gzip' },
+        { 'inference-header-content-length': '5' }),
       async (method, target, body, headers) => {
         const res = await request(port, { method, target, headers, body: method === 'GET' ? undefined : body });
         if (res.status >= 200 && res.status < 500) {
           tally.add(String(res.status));
         } else {
           tally.add('foreign');
-          tally.foreign.push(`${method} ${target} -> ${res.status} ${res.error || res.body.slice(0, 200)} for ${body.slice(0, 120)}`);
+          const said = res.error || res.body.slice(0, 200);
+          tally.foreign.push(`${method} ${target} -> ${res.status} ${said} for ${body.slice(0, 120)}`);
         }
       }), { seed: SEED, numRuns: COUNTS.http });
     const health = await request(port, { method: 'GET', target: '/health' });

@@ -9,7 +9,9 @@ const fs = require('node:fs');
 
 const { soak, tinyBundles } = require('../../bench/pool_isolation');
 
-test('the example server with isolation process survives an aborting POST and a killed worker, answering every request once', { timeout: 180000 }, async () => {
+const NAME = 'the example server with isolation process survives an aborting POST and a killed worker, '
+  + 'answering every request once';
+test(NAME, { timeout: 180000 }, async () => {
   const tiny = tinyBundles();
   try {
     const s = await soak({ bundle: tiny.gru_abort, requests: 200, concurrency: 16, workers: 2, warmup: 100 });

@@ -35,7 +35,8 @@ import fuzz_mutations as mut  # noqa: E402
 import tiny_bundles  # noqa: E402
 
 LONG = os.environ.get("POLYONNX_FUZZ_LONG") == "1"
-COUNTS = {"manifests": 10_000, "frames": 10_000, "feeds": 2_000} if LONG else {"manifests": 300, "frames": 500, "feeds": 150}
+COUNTS = {"manifests": 10_000, "frames": 10_000, "feeds": 2_000} if LONG else \
+    {"manifests": 300, "frames": 500, "feeds": 150}
 SEED = 20261130
 CASE_SECONDS = 20  # one case taking this long is a hang
 MEMORY_BOUND = 512 << 20  # peak RSS may grow this much over a whole target, no more
@@ -97,7 +98,8 @@ class Tally:
     def finish(self, extra: dict | None = None) -> dict:
         growth = max(0, _peak_rss() - self.rss0)
         report = {"target": self.target, "language": "python", "cases": sum(self.counts.values()),
-                  "counts": dict(self.counts), "foreign_examples": sorted({f[:160] for f in self.foreign})[:8], "peak_rss_growth": growth,
+                  "counts": dict(self.counts), "foreign_examples": sorted({f[:160] for f in self.foreign})[:8],
+                  "peak_rss_growth": growth,
                   **(extra or {})}
         out = os.environ.get("POLYONNX_FUZZ_REPORT")
         if out:
