@@ -62,6 +62,8 @@ class Dim:
         if self.max is not None:
             top = (self.max // m) * m
             wanted = [min(s, top) for s in wanted]
+            if top <= 16 * max(e, 1):
+                wanted.append(top)  # the largest legal size too, when it is within reach
         out = []
         for s in wanted:
             if self.legal(s) and s not in out:
@@ -180,7 +182,8 @@ def make_dim(name: str, example: int, given: dict | None) -> Dim:
 Probe = Callable[[dict], "str | None"]  # sizes of every dim -> None when the model runs, else its error
 
 
-def discover(dims: dict[str, Dim], probe: Probe, where: str, *, on_probe=None) -> dict[str, Dim]:
+def discover(dims: dict[str, Dim], probe: Probe, where: str, *, on_probe=None,
+             affordable: Callable[[dict], bool] | None = None, pin: bool = True) -> dict[str, Dim]:
     """Find each dim's stride and minimum from the model's own failures, one dim at a time with the
     others at their example. ``where`` names the runtime for the origin text ('torch', 'onnxruntime').
 
@@ -200,10 +203,50 @@ def discover(dims: dict[str, Dim], probe: Probe, where: str, *, on_probe=None) -
                 on_probe(sizes, cache[key])
         return cache[key]
 
+    def fits(name: str, size: int) -> bool:
+        return affordable is None or affordable(dict(examples, **{name: size}))
+
     out = {}
     for name, dim in dims.items():
-        out[name] = _discover_one(dim, lambda s, n=name: run(n, s), where)
+        found = _discover_one(dim, lambda s, n=name: run(n, s), where, pin)
+        out[name] = _discover_max(found, lambda s, n=name: run(n, s), lambda s, n=name: fits(n, s), where)
     return out
+
+
+# Upward probes for a maximum: the example times these factors, as long as the inputs stay affordable.
+_MAX_FACTORS = (2, 4, 8, 16)
+
+
+def _discover_max(dim: Dim, run, fits, where: str) -> Dim:
+    """A maximum the model has (a position-embedding table of 128 rows: seq 129 fails) found by
+    probing up to 16x the example, then bisecting between the last size that ran and the first that
+    failed. Beyond what was probed nothing is claimed: no max is recorded."""
+    if dim.max is not None or dim.given("max") or dim.example == 0:
+        return dim
+    m, e = dim.multiple_of, dim.example
+    last_ok, fail = e, None
+    for f in _MAX_FACTORS:
+        size = (e * f // m) * m
+        if size <= last_ok or not fits(size):
+            break
+        err = run(size)
+        if err is None:
+            last_ok = size
+        else:
+            fail = (size, err)
+            break
+    if fail is None:
+        return dim
+    lo_k, hi_k = last_ok // m, fail[0] // m  # lo_k runs, hi_k fails
+    while hi_k - lo_k > 1:
+        mid = (lo_k + hi_k) // 2
+        if run(mid * m) is None:
+            lo_k = mid
+        else:
+            hi_k = mid
+    err = run(hi_k * m) or fail[1]
+    origin = dict(dim.origin, max=f"discovered: {hi_k * m} fails in {where}: {_short(err)}")
+    return replace(dim, max=lo_k * m, origin=origin)
 
 
 def _short(err: str, limit: int = 240) -> str:
@@ -211,7 +254,7 @@ def _short(err: str, limit: int = 240) -> str:
     return err if len(err) <= limit else err[:limit] + " ..."
 
 
-def _discover_one(dim: Dim, run: Callable[[int], "str | None"], where: str) -> Dim:
+def _discover_one(dim: Dim, run: Callable[[int], "str | None"], where: str, pin: bool = True) -> Dim:
     e = dim.example
     origin = dict(dim.origin)
     m = dim.multiple_of
@@ -226,8 +269,15 @@ def _discover_one(dim: Dim, run: Callable[[int], "str | None"], where: str) -> D
                     break
                 step *= 2
             if m is None:
-                # Nothing above the example works: the dim accepts only its example size (a graph
-                # that declares a dim dynamic but fixed it inside). Record that, don't refuse the model.
+                # Nothing above the example works: the dim accepts only its example size. An imported
+                # graph that declares a dim dynamic but fixed it inside is recorded so (pin), not
+                # refused; a dim the user declared dynamic for a trace is an error to fix at the source.
+                if not pin:
+                    raise PolyonnxError(
+                        "export (dims)", f"dim '{dim.name}' is declared dynamic, but {where} runs only at its "
+                        f"example size {e}: {e + 1} fails: {_short(err)}",
+                        f"declare it static (a number in --input, or leave it out of dynamic_axes), or look for a "
+                        f".view({e}, ...) or a size computed in Python in forward()")
                 text = f"discovered: only {e} works; {e + 1} fails in {where}: {_short(err)}"
                 origin.update(min=text, max=text)
                 return replace(dim, min=e, max=e, multiple_of=1, origin=origin)

@@ -31,7 +31,7 @@ from ._version import __version__
 from .bundle import Bundle, sha256_file, staging_folder
 from .compare import accumulate, compare_outputs, tolerance
 from .errors import PolyonnxError, VerificationError
-from ._dims import Dim, discover, find_ties, first_working, lower, make_dim
+from ._dims import Dim, describe, discover, find_ties, first_working, lower, make_dim
 from ._plan import VerificationPlan, make_plan, sizes_of
 from .feeds import make_feeds
 
@@ -52,6 +52,7 @@ class Capture:
     path: Path | None
     reason: str | None
     seconds: float
+    ran: bool = False  # the graph was well-formed and ran, but not right at every planned size
 
     @property
     def ok(self) -> bool:
@@ -219,28 +220,18 @@ class _Job:
                 except Exception as e:  # the model's own error is the discovered reason
                     return tx.condense(e, 240)
 
-            self.dims = discover(self.dims, probe, "torch")
+            try:  # the example first: a model that fails there is wrong about its inputs, not its sizes
+                tx.torch_outputs(model, feeds, self.input_names)
+            except Exception as e:
+                shapes = {k: list(np.shape(v)) for k, v in feeds.items()}
+                raise PolyonnxError("export (torch)", f"the model itself fails on the example inputs (input shapes "
+                                    f"{shapes}): {tx.condense(e, 300)}",
+                                    "check the --input shapes and static dims against what forward() expects") from e
+            self.dims = discover(self.dims, probe, "torch", affordable=self._affordable, pin=False)
+            self.example_feeds = feeds
             self._set_plan(example=feeds, given=self.given_sets)
-
             # PyTorch's answers at every size set are the reference for both exporters.
-            self.references = []
-            for plan, f, src in zip(self.plans, self.plan_feeds, self.plan_sources):
-                try:
-                    self.references.append(tx.torch_outputs(model, f, self.input_names))
-                except PolyonnxError:
-                    raise
-                except Exception as e:
-                    shapes = {k: list(v.shape) for k, v in f.items()}
-                    first = "the example inputs" if src == "example" else (
-                        f"given feed set (input shapes {shapes})" if src != "generated" else f"sizes {plan}")
-                    raise PolyonnxError(
-                        "export (torch)", f"the model itself fails on {first} (input shapes {shapes}): "
-                        f"{tx.condense(e, 300)}",
-                        "check the --input shapes and static dims against what forward() expects"
-                        if src != "generated" else
-                        "the model does not accept these sizes: give the dim's constraints with --dim "
-                        "NAME=SIZE,min=N,multiple_of=N (dims= in the API), or declare it static",
-                    ) from e
+            self.references = self._torch_references()
             n_out = len(self.references[0])
             if spec.output_names is None:
                 spec.output_names = ["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]
@@ -253,17 +244,29 @@ class _Job:
 
         from . import _export as tx
 
+        captures = []
         for strategy in self.strategies or tx.STRATEGIES:
             with self.steps.step(f"export with the {strategy} exporter and verify against PyTorch") as st:
                 capture = self._capture(strategy)
                 self.attempts.append(capture.record())
                 st["result"] = "passed" if capture.ok else f"rejected: {capture.reason}"
+            captures.append(capture)
             if capture.ok:
-                self.strategy = strategy
-                self.raw_path = capture.path
                 break
         else:
-            lines = "; ".join(f"{a['strategy']}: {a['reason']}" for a in self.attempts)
+            for failed in [c for c in captures if c.ran]:
+                with self.steps.step(f"find the sizes where the {failed.strategy} graph is right") as st:
+                    capture = self._narrow(failed)
+                    st["result"] = ("passed inside narrower constraints: " + self._plan_text()
+                                    if capture.ok else "no narrower constraints make it right")
+                if capture.ok:
+                    self.attempts.append({**capture.record(), "strategy": failed.strategy})
+                    break
+        if capture.ok:
+            self.strategy = capture.strategy
+            self.raw_path = capture.path
+        if not capture.ok:
+            lines = "; ".join(f"{a['strategy']}: {a['reason']}" for a in self.attempts if not a["ok"])
             raise VerificationError(
                 "export (verify)", f"no exporter produced a graph that works at every declared size ({lines})",
                 "if a dim cannot really vary, declare it static (a number in --input); otherwise look for "
@@ -271,6 +274,98 @@ class _Job:
                 details={"attempts": self.attempts},
             )
         return declared
+
+    def _affordable(self, sizes: dict) -> bool:
+        """Whether probing at ``sizes`` stays cheap: all inputs together at most 8M elements."""
+        total = 0
+        for spec in self.spec.inputs:
+            n = 1
+            for d in spec.shape:
+                n *= int(sizes.get(d, 1)) if isinstance(d, str) else int(d)
+            total += n
+        return total <= 1 << 23
+
+    def _torch_references(self) -> list:
+        """PyTorch's outputs at every run of the plan (a list per run, in the model's output order)."""
+        from . import _export as tx
+
+        refs = []
+        for plan, f, src in zip(self.plans, self.plan_feeds, self.plan_sources):
+            try:
+                refs.append(tx.torch_outputs(self.torch_model, f, self.input_names))
+            except PolyonnxError:
+                raise
+            except Exception as e:
+                shapes = {k: list(v.shape) for k, v in f.items()}
+                first = "the example inputs" if src == "example" else (
+                    "a given feed set" if src != "generated" else f"sizes {plan}")
+                raise PolyonnxError(
+                    "export (torch)", f"the model itself fails on {first} (input shapes {shapes}): "
+                    f"{tx.condense(e, 300)}",
+                    "check the --input shapes and static dims against what forward() expects"
+                    if src != "generated" else
+                    "the model does not accept these sizes: give the dim's constraints with --dim "
+                    "NAME=SIZE,min=N,multiple_of=N (dims= in the API), or declare it static",
+                ) from e
+        return refs
+
+    def _narrow(self, capture: "Capture") -> "Capture":
+        """When no exporter's graph is right at every planned size, find the sizes where this one
+        is: the same discovery, with 'the graph gives PyTorch's answers' as the probe (a padding or
+        window computed at trace time makes a graph right only on a stride PyTorch itself does not
+        need). Constraints only narrow; the narrowed plan is verified from scratch."""
+        from . import _export as tx
+        from . import _ort
+
+        sess = _ort.session(capture.path, quiet=True, stage="export (verify)")
+        names = self.spec.output_names
+        tol = tolerance("fp32", "torch")
+
+        def probe(sizes):
+            feeds = make_feeds(self._input_manifest(), sizes, seed=101)
+            try:
+                ref = dict(zip(names, tx.torch_outputs(self.torch_model, feeds, self.input_names)))
+            except Exception as e:
+                return tx.condense(e, 240)
+            try:
+                got = _ort.run(sess, feeds, names, stage="export (verify)")
+            except PolyonnxError as e:
+                return _ort_reason(e.message)
+            res, ok = compare_outputs(got, ref, self.output_specs, tol)
+            if ok:
+                return None
+            bad = next(n for n, m in res.items() if not m["passed"])
+            m = res[bad]
+            return (f"output '{bad}' differs from PyTorch" if "shape_mismatch" in m else
+                    f"output '{bad}' differs from PyTorch (max_abs {m['max_abs']:.3g}, cosine {m['cosine']:.6f})")
+
+        if probe({d: x.example for d, x in self.dims.items()}) is not None:
+            return capture
+        before = dict(self.dims)
+        try:
+            self.dims = discover(self.dims, probe, f"the {capture.strategy} graph", affordable=self._affordable,
+                                 pin=False)
+        except PolyonnxError:  # right at its example only: no narrower constraints help
+            return capture
+        if self.dims == before:
+            return capture
+        self._set_plan(example=self.example_feeds, given=self.given_sets)
+        self.references = [dict(zip(names, r)) for r in self._torch_references()]
+        self.output_specs = self._derive_outputs()
+        t0 = time.perf_counter()
+        try:
+            reason, _ = self._check_candidate(capture.path)
+        except PolyonnxError as e:
+            reason = e.message
+        if reason is not None:
+            self.dims = before
+            self._set_plan(example=self.example_feeds, given=self.given_sets)
+            self.references = [dict(zip(names, r)) for r in self._torch_references()]
+            self.output_specs = self._derive_outputs()
+            return capture
+        changed = [describe(self.dims[d]) for d in self.dims if self.dims[d] != before[d]]
+        self.notes.append(f"the {capture.strategy} graph is right only inside narrower constraints: " + "; ".join(changed))
+        return Capture(capture.strategy, capture.path, None, round(capture.seconds + time.perf_counter() - t0, 2))
 
     def _tie(self, groups: list[list[str]]) -> None:
         """Merge dims found to run only when equal into the first of each group, in the input specs
@@ -295,15 +390,17 @@ class _Job:
 
         t0 = time.perf_counter()
         path = self.tmp / f"{strategy}.onnx"
+        ran = False
         try:
             tx.export_with(strategy, self.torch_model, self.spec, self.plan_feeds[0], self.spec.output_names,
                            self.opset, path)
-            reason = self._check_candidate(path)
+            reason, ran = self._check_candidate(path)
         except PolyonnxError as e:
             reason = e.message
         except Exception as e:
             reason = f"export failed: {tx.condense(e)}"
-        return Capture(strategy, path if reason is None else None, reason, round(time.perf_counter() - t0, 2))
+        return Capture(strategy, path if (reason is None or ran) else None, reason,
+                       round(time.perf_counter() - t0, 2), ran)
 
     def _set_plan(self, example: dict | None = None, given=(), random_ok: bool = True) -> None:
         self.plan = make_plan(self.dims, self._input_manifest(), example=example, given=given, random_ok=random_ok)
@@ -379,8 +476,10 @@ class _Job:
                                 f"the outputs are {self.spec.output_names}")
         return specs
 
-    def _check_candidate(self, path: Path) -> str | None:
-        """None if the graph at ``path`` is good, else why not (also tidies its io metadata)."""
+    def _check_candidate(self, path: Path) -> tuple[str | None, bool]:
+        """(None, True) if the graph at ``path`` is good, else (why not, whether it got as far as
+        running: a graph that runs but is wrong at some sizes may be right inside narrower
+        constraints). Also tidies its io metadata."""
         from . import _graph
 
         model = _graph.load(path)
@@ -388,23 +487,23 @@ class _Job:
         for s in self.spec.inputs:
             dims = graph_inputs.get(s.name)
             if dims is None:
-                return f"the graph has no input '{s.name}' (it has {sorted(graph_inputs)})"
+                return f"the graph has no input '{s.name}' (it has {sorted(graph_inputs)})", False
             for axis, want in enumerate(s.shape):
                 got = dims[axis] if axis < len(dims) else None
                 if isinstance(want, str) and isinstance(got, int):
                     return (f"input '{s.name}' declared dim '{want}' is dynamic, but the graph fixed axis {axis} "
-                            f"to {got}")
+                            f"to {got}"), False
         graph_outputs = {n: dims for n, _, dims in _graph.io_shapes(model, "outputs")}
         for o in self.output_specs:
             dims = graph_outputs.get(o["name"])
             if dims is None:
-                return f"the graph has no output '{o['name']}' (it has {sorted(graph_outputs)})"
+                return f"the graph has no output '{o['name']}' (it has {sorted(graph_outputs)})", False
             for axis, want in enumerate(o["shape"]):
                 got = dims[axis] if axis < len(dims) else None
                 if isinstance(want, str) and isinstance(got, int):
                     sizes = sorted({int(r[o['name']].shape[axis]) for r in self.references})
                     return (f"output '{o['name']}' axis {axis} follows '{want}' (sizes {sizes} in PyTorch), "
-                            f"but the graph fixed it to {got}")
+                            f"but the graph fixed it to {got}"), False
         self._bound_indices(model, negative=False)
         # Name the graph's symbolic dims as the manifest does (metadata only).
         _graph.set_io_shapes(model, {s.name: s.shape for s in self.spec.inputs} |
@@ -412,9 +511,9 @@ class _Job:
         _graph.save(model, path)
         check, _ = self._run_check(path, "torch", "fp32", reference_outputs=self.references)
         if not check["passed"]:
-            return _failure_text(check)
+            return _failure_text(check), True
         self.torch_check = check
-        return None
+        return None, True
 
     def _bound_indices(self, model, *, negative: bool) -> None:
         """Integer inputs that index a constant table get the bound the graph proves, unless the

@@ -314,3 +314,26 @@ def test_two_anonymous_dims_that_run_only_when_equal_become_one(tmp_path):
         assert node.run({"x": x, "h": h})["h_next"].shape == (5, 8)
         e = _error(lambda: node.run({"x": x, "h": h[:3]}))
     assert f"'{x_shape[0]}' is 3 in h but 5 in x" in e.message
+
+
+class PadToFour(nn.Module):
+    """Pads the last axis to a multiple of 4, with the amount computed in Python: a traced graph
+    keeps the example's padding, so it is right only where no padding is needed."""
+
+    def forward(self, x):
+        pad = (4 - int(x.shape[-1]) % 4) % 4
+        x = nn.functional.pad(x, (0, pad))
+        return x.reshape(x.shape[0], -1, 4).sum(-1)
+
+
+def test_a_graph_right_only_on_a_stride_is_kept_inside_it_not_refused(tmp_path):
+    bundle = polyonnx.export(PadToFour(), (torch.randn(2, 8),), tmp_path / "b", quantize="none", progress=False,
+                             dynamic_axes={"x": {0: "batch", 1: "n"}}, output_names=["y"], strategies=("legacy",))
+    n = bundle.dims["n"]
+    assert n["multiple_of"] == 4 and "the legacy graph" in n["origin"]["multiple_of"]
+    assert any("narrower constraints" in note for note in bundle.manifest["notes"])
+    x = np.random.default_rng(4).standard_normal((3, 12)).astype(np.float32)
+    with polyonnx.runtime("node", bundle) as node:
+        np.testing.assert_allclose(node.run({"x": x})["y"], _torch(PadToFour(), x), atol=1e-5)
+        e = _error(lambda: node.run({"x": x[:, :10]}))
+    assert "'n' is 10, not a multiple of 4" in e.message
