@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every serving benchmark with the settings the README reports, one after the other (about 6
-# minutes on 2 cores). Results: bench/results/{overhead,pool,server_load,python_bench}.json.
+# minutes on 2 cores). Results: bench/results/{overhead,pool,server_load,python_bench,browser_wrapper}.json.
 # Needs the example bundles: .venv/bin/python tests/make_bundles.py build/test-bundles
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,3 +18,5 @@ else  # until cli.py registers the command
 fi
 "${BENCH[@]}" "$B/text_transformer" --runtimes python,node,wasm --batch 1,8 --seq 128 --runs 30 --threads 2 \
   --json bench/results/python_bench.json
+echo "== browser wrapper vs raw onnxruntime-web (one Chromium page)"
+.venv/bin/python bench/browser_wrapper.py "$B" --json bench/results/browser_wrapper.json
