@@ -13,13 +13,11 @@
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 
-// Guard the frame stream before anything can print (same reason as js/worker.js).
-const writeFrameBytes = process.stdout.write.bind(process.stdout);
-process.stdout.write = (chunk, encoding, callback) => process.stderr.write(chunk, encoding, callback);
-for (const method of ['log', 'info', 'debug', 'warn']) console[method] = (...a) => console.error(...a);
-
+// The frame loop, stdout guard and error body are js/worker-host.js's, shared with js/worker.js.
 const require = createRequire(import.meta.url);
-const wire = require('./wire.js');
+const host = require('./worker-host.js');
+
+host.guardStdout();
 
 const CHROMIUM_FLAGS = [
   // No network beyond loopback here: without these, Chromium keeps opening connections that a
@@ -200,47 +198,12 @@ const OPS = {
   },
 };
 
-function errorBody(err) {
-  if (err && typeof err.code === 'string' && err.code.startsWith('E_')) {
-    const details = { ...(err.details || {}) };
-    if (err.stage && !details.stage) details.stage = err.stage;
-    if (err.fix && !details.fix) details.fix = err.fix;
-    return { code: err.code, message: err.message, details };
-  }
-  const message = err && err.message ? String(err.message).split('\n')[0] : String(err);
-  return { code: 'E_INTERNAL', message: `browser: ${message}`, details: { stack: String(err && err.stack) } };
-}
-
-function send(message) {
-  return new Promise((resolve) => writeFrameBytes(wire.encodeFrame(message), () => resolve()));
-}
-
-async function main() {
-  for await (const body of wire.readFrames(process.stdin)) {
-    let msg;
-    try {
-      msg = wire.unpack(body);
-    } catch (e) {
-      await send({ id: null, ok: false, error: errorBody(e) });
-      continue;
-    }
-    const id = msg && Number.isInteger(msg.id) ? msg.id : null;
-    // Own properties only: 'constructor' or 'toString' must not find Object.prototype's (issue #11).
-    const op = msg && typeof msg.op === 'string' && Object.prototype.hasOwnProperty.call(OPS, msg.op) ? OPS[msg.op] : null;
-    try {
-      if (!op) throw new DriverError('E_REQUEST', `unknown op '${msg && msg.op}'`, `use one of ${Object.keys(OPS).join(', ')}`);
-      await send({ id, ok: true, result: await op(msg) });
-    } catch (e) {
-      await send({ id, ok: false, error: errorBody(e) });
-    }
-  }
+host.serve({
+  ops: OPS,
+  host: 'browser',
   // stdin closed: the Python side is done.
-  closing = true;
-  if (browser) await browser.close().catch(() => {});
-  process.exit(0);
-}
-
-main().catch((e) => {
-  console.error(`browser-driver: ${e && e.stack ? e.stack : e}`);
-  process.exit(2);
+  onEnd: async () => {
+    closing = true;
+    if (browser) await browser.close().catch(() => {});
+  },
 });

@@ -5,25 +5,10 @@
 //
 // Run as `node js/worker.js`. stdout carries frames and nothing else.
 
-// --- 1. Guard the frame stream, before any other module can print. -------------------------
-// A library that logs with console.log or writes to process.stdout (onnxruntime-web's wasm glue,
-// a stray debug print) would otherwise put text between frames and break the stream. The real
-// stdout write is kept privately for frames; everything else is sent to stderr, which the Python
-// client keeps and shows in its errors. (Native code writing to fd 1 directly cannot be caught
-// from JS; none of the pinned packages do.)
-const frameStream = process.stdout;
-const writeFrameBytes = frameStream.write.bind(frameStream);
-process.stdout.write = function writeToStderr(chunk, encoding, callback) {
-  return process.stderr.write(chunk, encoding, callback);
-};
-{
-  const { Console } = require('node:console');
-  const quiet = new Console({ stdout: process.stderr, stderr: process.stderr });
-  for (const method of ['log', 'info', 'debug', 'warn', 'error', 'dir', 'dirxml', 'table', 'trace', 'group',
-    'groupCollapsed', 'groupEnd', 'count', 'countReset', 'time', 'timeEnd', 'timeLog', 'assert']) {
-    console[method] = quiet[method].bind(quiet);
-  }
-}
+// --- 1. Guard the frame stream, before any other module can print (js/worker-host.js). -------
+const host = require('./worker-host');
+
+host.guardStdout();
 
 // Node 24+ has a global Float16Array, and onnxruntime-node 1.30 / -web 1.30 disagree about it
 // when both run in one process (see backends/wasm.js, microsoft/onnxruntime#32323). This process
@@ -39,47 +24,7 @@ const polyonnx = require('./index');
 
 const sessions = new Map(); // session id -> { model, backend }
 let nextSession = 1;
-let lastWrite = Promise.resolve();
-
-function send(message) {
-  const frame = wire.encodeFrame(message);
-  lastWrite = new Promise((resolve) => {
-    writeFrameBytes(frame, () => resolve());
-  });
-}
-
-function requestError(message, fix, details) {
-  return new PolyonnxError('worker', message, fix, { code: 'E_REQUEST', details });
-}
-
-// details travel through msgpack: BigInt and typed arrays are made plain, functions dropped.
-function plain(value) {
-  try {
-    return JSON.parse(JSON.stringify(value ?? {}, (k, v) => {
-      if (typeof v === 'bigint') return v.toString();
-      if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${v.length})`;
-      return v;
-    }));
-  } catch {
-    return {};
-  }
-}
-
-function errorBody(err) {
-  if (err && typeof err.code === 'string' && err.code.startsWith('E_') && err instanceof Error) {
-    const details = plain(err.details);
-    if (err.stage) details.stage = err.stage;
-    if (err.fix) details.fix = err.fix;
-    return { code: err.code, message: err.message, details };
-  }
-  // Not one of polyonnx's errors: a bug in the worker or below it. Keep the stack for the report.
-  const message = err && err.message ? err.message : String(err);
-  return {
-    code: 'E_INTERNAL',
-    message: `worker: unexpected ${err && err.name ? err.name : 'error'}: ${message} -- please report it with the worker's stderr`,
-    details: { stack: err && err.stack ? String(err.stack) : '' },
-  };
-}
+const { requestError, plain } = host;
 
 const is = {
   string: (v) => typeof v === 'string' && v.length > 0,
@@ -223,29 +168,7 @@ const OPS = {
   },
 };
 
-async function handle(body) {
-  let msg;
-  try {
-    msg = wire.unpack(body);
-  } catch (e) {
-    send({ id: null, ok: false, error: errorBody(e) });
-    return;
-  }
-  const id = msg && typeof msg === 'object' && is.uint(msg.id) ? msg.id : null;
-  try {
-    if (!is.object(msg)) throw requestError(`a request must be a map, got ${Array.isArray(msg) ? 'an array' : typeof msg}`, 'see shared-schemas/WIRE.md');
-    if (id === null) throw requestError('a request needs a non-negative integer id', 'see shared-schemas/WIRE.md');
-    const op = Object.prototype.hasOwnProperty.call(OPS, msg.op) ? OPS[msg.op] : null;
-    if (!op) {
-      throw requestError(`unknown op ${JSON.stringify(plain(msg.op))}`, `use one of ${Object.keys(OPS).join(', ')}`, { op: plain(msg.op) });
-    }
-    send({ id, ok: true, result: await op(msg) });
-  } catch (e) {
-    send({ id, ok: false, error: errorBody(e) });
-  }
-}
-
-async function shutdown(code) {
+async function closeAll() {
   for (const { model } of sessions.values()) {
     try {
       await model.dispose();
@@ -254,47 +177,6 @@ async function shutdown(code) {
     }
   }
   sessions.clear();
-  await lastWrite;
-  // Explicit exit: onnxruntime-web's thread pool would keep the event loop alive.
-  process.exit(code);
 }
 
-function main() {
-  const reader = new wire.FrameReader();
-  // Requests are answered one at a time, in order: the client waits for each answer anyway,
-  // and order makes every response's place in the stream predictable.
-  let queue = Promise.resolve();
-  process.stdin.on('data', (chunk) => {
-    let bodies;
-    try {
-      bodies = reader.push(chunk);
-    } catch (e) {
-      // A header over the bound: the stream cannot be resynchronized. Say so, then stop.
-      process.stdin.pause();
-      queue = queue.then(() => {
-        send({ id: null, ok: false, error: errorBody(e) });
-        console.error(`polyonnx worker: ${e.message}; exiting`);
-        return shutdown(3);
-      });
-      return;
-    }
-    for (const body of bodies) queue = queue.then(() => handle(body));
-  });
-  process.stdin.on('end', () => {
-    if (reader.pending) {
-      // The client died or wrote a partial frame: say so (issue #11: this exited 0 in silence).
-      const e = new wire.WireError(`stdin ended inside a frame (${reader.pending} bytes of an unfinished frame)`,
-        'the client stopped mid-request: look at why it exited; the request was not run');
-      queue = queue.then(() => {
-        send({ id: null, ok: false, error: errorBody(e) });
-        console.error(`polyonnx worker: ${e.message}; exiting`);
-        return shutdown(3);
-      });
-      return;
-    }
-    queue = queue.then(() => shutdown(0));
-  });
-  console.error(`polyonnx worker pid ${process.pid} ready (node ${process.version})`);
-}
-
-main();
+host.serve({ ops: OPS, host: 'worker', onEnd: closeAll });
