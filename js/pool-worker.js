@@ -29,20 +29,9 @@ const { DTYPES } = require('./tensor');
 
 let model = null;
 
-/** A PolyonnxError (or any Error) as plain data that survives postMessage; pool.js rebuilds the class. */
-function serializeError(e) {
-  if (!(e instanceof Error)) return { name: 'Error', message: String(e) };
-  return {
-    name: e.name,
-    message: e.message,
-    code: e.code,
-    stage: e.stage,
-    reason: e.reason,
-    fix: e.fix,
-    details: e.details,
-    cause: e.cause instanceof Error ? e.cause.message : undefined,
-  };
-}
+// Errors travel as js/worker-host.js's error body (the worker protocol's), rebuilt by pool.js.
+const { errorBody } = require('./worker-host');
+const serializeError = (e) => errorBody(e, 'pool worker');
 
 function rowSize(dims) {
   let n = 1;

@@ -21,6 +21,7 @@ const { PolyonnxError, CODES } = errors;
 const { prepareFeeds } = require('./feeds');
 const { checkLoadOptions, checkRunOptions } = require('./model');
 const { readBundle } = require('./bundle');
+const { reviveError: revive } = require('./worker-host');
 
 /** Errors of the pool itself; `code` says which (E_QUEUE_FULL, E_TIMEOUT, E_WORKER, E_CLOSED). */
 class PoolError extends PolyonnxError {}
@@ -112,20 +113,11 @@ function checkPoolOptions(options) {
   return { pool, load };
 }
 
-const ERROR_CLASSES = {
-  PolyonnxError, ManifestError: errors.ManifestError, IntegrityError: errors.IntegrityError,
-  CompatibilityError: errors.CompatibilityError, FeedError: errors.FeedError, SessionError: errors.SessionError,
-};
-
-/** Rebuild an error a worker serialized (pool-worker.js), with its polyonnx class, code and fix. */
-function reviveError(e) {
-  const Cls = ERROR_CLASSES[e.name];
-  if (Cls && e.stage) {
-    return new Cls(e.stage, e.reason, e.fix || undefined, {
-      code: e.code, details: e.details, cause: e.cause === undefined ? undefined : new Error(e.cause),
-    });
-  }
-  return new PoolError('run', `the pool's worker failed: ${e.message}`,
+/** Rebuild an error a worker sent (js/worker-host.js's error body), with its polyonnx class, code and fix. */
+function reviveError(body) {
+  const revived = revive(body);
+  if (revived) return revived;
+  return new PoolError('run', `the pool's worker failed: ${body && body.message}`,
     'this is a bug in polyonnx: please report it with this message', { code: POOL_CODES.WORKER });
 }
 

@@ -5,9 +5,13 @@
 // (python/polyonnx/_node.py `_request_error`): { code, message, details: { stage, fix, ... } }.
 // js/worker.js (onnxruntime-node / -web) and js/browser-driver.mjs (Chromium) are its two users;
 // each only defines its ops (issue #11: both had their own frame loop, guard and error body).
+// The pool (js/pool.js, js/pool-worker.js) moves errors between threads and processes in the same
+// body: errorBody() on one side, reviveError() on the other.
 
 const wire = require('./wire');
-const { PolyonnxError } = require('./errors');
+const errors = require('./errors');
+
+const { PolyonnxError } = errors;
 
 let writeFrameBytes = null;
 
@@ -70,14 +74,43 @@ function errorBody(err, host = 'worker') {
     const details = plain(err.details);
     if (err.stage) details.stage = err.stage;
     if (err.fix) details.fix = err.fix;
+    if (err.cause instanceof Error && details.cause === undefined) details.cause = String(err.cause.message);
     return { code: err.code, message: err.message, details };
   }
   const message = err && err.message ? String(err.message).split('\n')[0] : String(err);
   return {
     code: 'E_INTERNAL',
-    message: `${host}: unexpected ${err && err.name ? err.name : 'error'}: ${message} -- please report it with the ${host}'s stderr`,
+    message: `${host}: unexpected ${err && err.name ? err.name : 'error'}: ${message} `
+      + `-- please report it with the ${host}'s stderr`,
     details: { stack: err && err.stack ? String(err.stack) : '' },
   };
+}
+
+// Codes with a class of their own; any other E_ code comes back as a PolyonnxError with that code.
+const CLASSES = {
+  E_MANIFEST: errors.ManifestError, E_INTEGRITY: errors.IntegrityError, E_COMPAT: errors.CompatibilityError,
+  E_FEED: errors.FeedError, E_SESSION: errors.SessionError,
+};
+
+/**
+ * The error an errorBody() describes, rebuilt with its class, code, stage, reason and fix (as
+ * python/polyonnx/_node.py `_request_error` does on its side); null for E_INTERNAL, which is a bug
+ * the caller reports in its own words.
+ */
+function reviveError(body) {
+  if (!body || typeof body.code !== 'string' || !body.code.startsWith('E_') || body.code === 'E_INTERNAL') return null;
+  const details = { ...(body.details || {}) };
+  const { stage = 'run', fix = null, cause } = details;
+  delete details.stage;
+  delete details.fix;
+  delete details.cause;
+  // The message is "stage: reason -- fix"; keep the parts apart, as PolyonnxError does.
+  let reason = String(body.message);
+  if (fix && reason.endsWith(` -- ${fix}`)) reason = reason.slice(0, -(fix.length + 4));
+  if (reason.startsWith(`${stage}: `)) reason = reason.slice(stage.length + 2);
+  const Cls = CLASSES[body.code] || PolyonnxError;
+  return new Cls(stage, reason, fix || undefined,
+    { code: body.code, details, cause: cause === undefined ? undefined : new Error(cause) });
 }
 
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v);
@@ -94,7 +127,8 @@ async function handle(body, ops, host) {
   const id = isObject(msg) && Number.isInteger(msg.id) && msg.id >= 0 ? msg.id : null;
   try {
     if (!isObject(msg)) {
-      throw requestError(`a request must be a map, got ${Array.isArray(msg) ? 'an array' : typeof msg}`, 'see shared-schemas/WIRE.md');
+      const got = Array.isArray(msg) ? 'an array' : typeof msg;
+      throw requestError(`a request must be a map, got ${got}`, 'see shared-schemas/WIRE.md');
     }
     if (id === null) throw requestError('a request needs a non-negative integer id', 'see shared-schemas/WIRE.md');
     // Own properties only: 'constructor' or 'toString' must not find Object.prototype's (issue #11).
@@ -166,4 +200,4 @@ function serve({ ops, host = 'worker', onEnd = async () => {} }) {
   console.error(`polyonnx ${host} pid ${process.pid} ready (node ${process.version})`);
 }
 
-module.exports = { guardStdout, send, requestError, plain, errorBody, serve };
+module.exports = { guardStdout, send, requestError, plain, errorBody, reviveError, serve };
