@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import polyonnx
-from polyonnx import _graph, _node
+from polyonnx import _browser, _graph, _node
 from polyonnx import _quantize as q
 from polyonnx.autoquant import Candidate, QuantOptions, build_candidates
 from polyonnx.bundle import sha256_file
@@ -98,6 +98,9 @@ def test_int4_is_smaller_than_int8_and_within_the_size_target(int4_bundle):
 
 
 def test_int4_matches_fp32_within_the_int4_tolerance(int4_bundle, python_outputs):
+    # At [2,64]. The worst feeds of an export's verification sizes (seq 1-33, 4 logits a row) fall
+    # below 0.99 on this random-initialised model, which is why `auto` refuses it there
+    # (docs/performance.md).
     tol = tolerance("int4", "fp32")
     for o in int4_bundle.outputs:
         m = metrics(python_outputs["int4"][o["name"]], python_outputs["fp32"][o["name"]], class_axis=o.get("class_axis"))
@@ -108,7 +111,7 @@ def test_int4_matches_fp32_within_the_int4_tolerance(int4_bundle, python_outputs
 
 @pytest.mark.parametrize("runtime", ["node", "wasm", "browser"])
 def test_int4_runs_in_each_js_runtime_like_in_python(int4_bundle, feeds, python_outputs, runtime):
-    ok, why = {"node": (NODE_OK, NODE_WHY), "wasm": (WASM_OK, WASM_WHY)}.get(runtime, (WASM_OK, WASM_WHY))
+    ok, why = {"node": (NODE_OK, NODE_WHY), "wasm": (WASM_OK, WASM_WHY)}.get(runtime) or _browser.browser_available()
     if not ok:
         pytest.skip(why)
     tol = tolerance("int4", runtime)
