@@ -132,9 +132,11 @@ def _job(bundle_dir: Path, tmp: Path):
     """The few fields of an export job that build_candidates reads."""
     manifest = json.loads((bundle_dir / MANIFEST_NAME).read_text())
     fp32 = manifest["variants"]["fp32"]
+    inputs, keep_ir = (lambda: manifest["inputs"]), (lambda path: None)
+    # Both spellings: the export job's helpers are losing their underscores (pipeline restructure).
     return SimpleNamespace(basic_path=bundle_dir / fp32["file"], tmp=tmp, torch_model=None, notes=[],
-                           variants={"fp32": fp32}, _input_manifest=lambda: manifest["inputs"],
-                           _pin_ir=lambda path: None, spec=SimpleNamespace(dims={}))
+                           variants={"fp32": fp32}, input_manifest=inputs, _input_manifest=inputs,
+                           pin_ir=keep_ir, _pin_ir=keep_ir, spec=SimpleNamespace(dims={}))
 
 
 def test_auto_builds_an_int4_candidate_for_a_transformer_that_ships_as_model_int4(example_bundles, tmp_path):
