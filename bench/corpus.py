@@ -125,6 +125,19 @@ def largest_probe(dim: dict, large: int = 256) -> int | None:
     return -(-max(large, 2 * int(dim["example"])) // step) * step
 
 
+FEED_BYTES = 16 << 20  # the large probe's feeds stay under this (Chromium's page died on 154 MB)
+
+
+def feed_bytes(manifest: dict, sizes: dict) -> int:
+    total = 0
+    for spec in manifest["inputs"]:
+        n = 1
+        for d in spec["shape"]:
+            n *= d if isinstance(d, int) else int(sizes.get(d, manifest["dims"][d]["example"]))
+        total += n * 8
+    return total
+
+
 def size_plans(dims: dict) -> list[dict]:
     """The examples together, then each dim through its sizes with the others at their examples."""
     base = {n: int(d["example"]) for n, d in dims.items()}
@@ -361,7 +374,9 @@ def check_constraints(case, bundle, rts, model_path) -> list[dict]:
         if "max" in d:
             probes.append(("outside", f"{n}={d['max'] + 1} (above max)", dict(base, **{n: d["max"] + 1}), None, None))
         top = largest_probe(d)
-        if top is not None:
+        while top is not None and feed_bytes(manifest, dict(base, **{n: top})) > FEED_BYTES and top > 2 * lo:
+            top = top // 2 // d.get("multiple_of", 1) * d.get("multiple_of", 1)  # a browser page holds the feeds twice
+        if top is not None and top > lo:
             probes.append(("inside", f"{n}={top} ({'max' if top == d.get('max') else 'large, no max'})",
                            dict(base, **{n: top}), None, None))
     static = [(spec["name"], axis, d) for spec in manifest["inputs"] for axis, d in enumerate(spec["shape"])
@@ -499,7 +514,10 @@ def verdict(row: dict) -> str:
         {"wasm"} if "web" in row.get("raw", {}).get("failed", []) else set())
     ok_runs = all(r["passed"] == r["of"] for k, r in runs.items() if k != "plans" and k not in raw_failed)
     ok_c = all(c["ok"] for c in row.get("constraints", []))
-    return "pass" if ok_runs and ok_c else "FAILS"
+    excused = sorted(k for k, r in runs.items() if k in raw_failed and r["passed"] < r["of"])
+    if ok_runs and ok_c:
+        return f"pass ({', '.join(excused)}: raw fails too)" if excused else "pass"
+    return "FAILS"
 
 
 def cell_runs(row: dict, rt: str) -> str:
@@ -541,6 +559,7 @@ def table(rows: list[dict], runtimes: list[str]) -> str:
     for r in rows:
         rawr = r.get("raw", {})
         raw_cell = "-" if not rawr else (f"ok {rawr.get('passed', '')}/{rawr.get('of', '')}" if rawr["ok"]
+                                         else f"fails in {', '.join(rawr['failed'])}" if rawr.get("failed")
                                          else f"fails ({rawr.get('tool', '')})")
         if "legacy" in rawr.get("tool", ""):
             raw_cell += " (dynamo failed; legacy)"
@@ -571,7 +590,8 @@ CLASSES = [
     ("exported graph is wrong at sizes PyTorch accepts (padding/windows computed at trace time)",
      r"no exporter produced a graph that works",
      "discover constraints from the candidate graph too (ORT probes, as for imports: e.g. multiple_of 32), "
-     "then verify inside them"),
+     "then verify inside them; measured: with dims={'height': {'min': 32, 'multiple_of': 32}, 'width': ...} "
+     "told, MobileNetV2 and Swin both export and verify"),
     ("PyTorch fails on the user's own example", r"the model itself fails on the example",
      "check the model is not changed by an earlier export in the same process (torch.export patches)"),
     ("a runtime refuses at load what the same raw runtime runs", r"open: .*(has no kernel|load)",
@@ -599,12 +619,12 @@ def classify(text: str) -> tuple[str, str]:
 def findings(rows: list[dict], commit: str) -> str:
     groups: dict[tuple, list] = {}
     for r in rows:
-        if verdict(r) == "pass":
+        if verdict(r).startswith("pass"):
             continue
         text = reason(r)
         groups.setdefault(classify(text), []).append((r["name"], text))
     out = [f"# corpus findings (bench/corpus.py) at {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-           "", f"{sum(verdict(r) == 'pass' for r in rows)}/{len(rows)} pass. "
+           "", f"{sum(verdict(r).startswith('pass') for r in rows)}/{len(rows)} pass. "
            f"Raw tools ok on {sum(bool(r.get('raw', {}).get('ok')) for r in rows)}/{len(rows)}.", ""]
     for (name, fix), items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         out.append(f"## {name}: {len(items)}")
@@ -689,7 +709,7 @@ def main(argv=None) -> int:
     text = table(rows, runtimes)
     print()
     print(text)
-    print(f"\n{sum(r['verdict'] == 'pass' for r in rows)}/{len(rows)} pass; raw tools ok on "
+    print(f"\n{sum(r['verdict'].startswith('pass') for r in rows)}/{len(rows)} pass; raw tools ok on "
           f"{sum(bool(r.get('raw', {}).get('ok')) for r in rows)}/{len(rows)}; {elapsed:.0f}s")
     previous = json.loads(args.results.read_text()).get("models", []) if args.results.is_file() else []
     merged = {r["name"]: r for r in previous}

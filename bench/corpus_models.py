@@ -136,7 +136,7 @@ def _text(name, config_cls, model_cls, config=None, pick="last_hidden_state", in
     cfg = dict(TINY_TEXT, **(config or {}))
     return Case(name, "hf", domain, "export", inputs, TEXT_SIZES,
                 _hf(config_cls, model_cls, cfg, [i.name for i in inputs], pick),
-                source=f"transformers {model_cls}({config_cls}) random init")
+                source=f"transformers {model_cls}")
 
 
 IMAGE = (Inp("pixel_values", "float32", ("batch", 3, "height", "width")),)
@@ -150,7 +150,7 @@ TINY_VISION = dict(hidden_sizes=[16, 32, 48, 64], depths=[1, 1, 1, 1])
 def _vision(name, config_cls, model_cls, config, pick, inputs=IMAGE, sizes=IMAGE_SIZES):
     return Case(name, "hf", "vision", "export", inputs, sizes,
                 _hf(config_cls, model_cls, config, [i.name for i in inputs], pick),
-                source=f"transformers {model_cls}({config_cls}) random init")
+                source=f"transformers {model_cls}")
 
 
 WAVE = (Inp("input_values", "float32", ("batch", "samples"), ("uniform", -1.0, 1.0)),)
@@ -201,14 +201,14 @@ HF_CASES = [
                  patch_sizes=[7, 3], strides=[4, 2], mlp_ratios=[2, 2]), "logits"),
     Case("hf-wav2vec2", "hf", "audio", "export", WAVE, WAVE_SIZES,
          _hf("Wav2Vec2Config", "Wav2Vec2Model", TINY_WAVE, ["input_values"], "last_hidden_state"),
-         source="transformers Wav2Vec2Model(Wav2Vec2Config) random init"),
+         source="transformers Wav2Vec2Model"),
     Case("hf-hubert", "hf", "audio", "export", WAVE, WAVE_SIZES,
          _hf("HubertConfig", "HubertModel", TINY_WAVE, ["input_values"], "last_hidden_state"),
-         source="transformers HubertModel(HubertConfig) random init"),
+         source="transformers HubertModel"),
     # Whisper's encoder checks that the mel frames are exactly 2 * max_source_positions: time is static.
     Case("hf-whisper-encoder", "hf", "audio", "export",
          (Inp("input_features", "float32", ("batch", 16, 64)),), BATCH_SIZES, _whisper_encoder,
-         source="transformers WhisperModel(WhisperConfig).get_encoder() random init"),
+         source="transformers WhisperModel encoder"),
     # AST's position embeddings fix the number of frames: time is static.
     Case("hf-ast", "hf", "audio", "export",
          (Inp("input_values", "float32", ("batch", 64, 16)),), BATCH_SIZES,
@@ -216,7 +216,7 @@ HF_CASES = [
              hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, patch_size=8,
              frequency_stride=8, time_stride=8, max_length=64, num_mel_bins=16, num_labels=5),
              ["input_values"], "logits"),
-         source="transformers ASTForAudioClassification(ASTConfig) random init"),
+         source="transformers ASTForAudioClassification"),
 ]
 
 
@@ -258,7 +258,7 @@ def wheel_file(package: str, member: str) -> Path:
 
 def _wheel(name, domain, package, member, inputs, sizes, options=None, told=""):
     return Case(name, "wheel", domain, "import", inputs, sizes, lambda: wheel_file(package, member),
-                options=options or {}, told=told, source=f"{package}=={WHEELS[package]}: {member}")
+                options=options or {}, told=told, source=f"{package} {WHEELS[package]}: {member.rpartition('/')[2]}")
 
 
 OCR_IMAGE = ("uniform", -1.0, 1.0)  # PaddleOCR normalises pixels to [-1, 1]
