@@ -35,7 +35,8 @@ from polyonnx.feeds import make_feeds  # noqa: E402
 
 RUN_TARGET, LOAD_TARGET = 1.05, 1.2
 # Batch 1 at a typical size per example (as bench/browser_latency.py).
-SIZES = {"digits_cnn": {"batch": 1}, "text_transformer": {"batch": 1, "seq": 128}, "gru_tagger": {"batch": 1, "time": 32}}
+SIZES = {"digits_cnn": {"batch": 1}, "text_transformer": {"batch": 1, "seq": 128},
+         "gru_tagger": {"batch": 1, "time": 32}}
 PAGE = (Path(__file__).resolve().parent / "browser_wrapper.mjs").read_text(encoding="utf-8")
 
 

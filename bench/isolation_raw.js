@@ -8,7 +8,9 @@ const readline = require('node:readline');
 
 async function main() {
   const [model, seq, threads, spin] = process.argv.slice(2);
-  const options = { intraOpNumThreads: Number(threads), graphOptimizationLevel: 'extended', executionProviders: ['cpu'] };
+  const options = {
+    intraOpNumThreads: Number(threads), graphOptimizationLevel: 'extended', executionProviders: ['cpu'],
+  };
   if (spin === '0') options.extra = { session: { intra_op: { allow_spinning: '0' } } };
   let session = await ort.InferenceSession.create(model, options);
   const n = Number(seq);

@@ -392,8 +392,9 @@ def format_report(report: dict) -> str:
         bad = [r for r in report["results"] if r.get("self_check", {}).get("ok") is False]
         limit = s.get("self_check_limit") or SELF_CHECK_LIMIT
         if bad:
-            text.append(f"\nself-check FAILED for {len(bad)} row(s): p50 differs from the same runtime timed alone in a "
-                        f"fresh process by more than {limit:.0%}; the machine was not steady, repeat before quoting")
+            text.append(f"\nself-check FAILED for {len(bad)} row(s): p50 differs from the same runtime timed alone "
+                        f"in a fresh process by more than {limit:.0%}; the machine was not steady, repeat before "
+                        "quoting")
         else:
             text.append(f"\nself-check passed: every p50 within {limit:.0%} of the same runtime timed alone in a "
                         "fresh process")

@@ -103,7 +103,8 @@ def test_int4_matches_fp32_within_the_int4_tolerance(int4_bundle, python_outputs
     # (docs/performance.md).
     tol = tolerance("int4", "fp32")
     for o in int4_bundle.outputs:
-        m = metrics(python_outputs["int4"][o["name"]], python_outputs["fp32"][o["name"]], class_axis=o.get("class_axis"))
+        m = metrics(python_outputs["int4"][o["name"]], python_outputs["fp32"][o["name"]],
+                    class_axis=o.get("class_axis"))
         assert m["cosine"] >= tol["min_cosine"], (o["name"], m)
         if m.get("argmax_agreement") is not None:
             assert m["argmax_agreement"] >= tol["min_argmax_agreement"], (o["name"], m)
