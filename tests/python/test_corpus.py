@@ -112,6 +112,24 @@ def test_the_smallest_legal_size_of_each_dim_runs_in_python_and_node(exported, o
             assert_close(rt.run(feeds)[names[0]], ref[names[0]], f"{name} {rt_name} at {plan}")
 
 
+@needs_node
+@pytest.mark.parametrize("name", MODELS)
+def test_the_top_of_each_legal_range_runs_in_python_and_node(exported, opened, name):
+    """``max`` where the manifest has one (BERT's seq: the position table), else a large size."""
+    bundle, model, names, case = exported[name]
+    dims = corpus.input_dims(bundle.manifest)
+    base = {n: d["example"] for n, d in dims.items()}
+    for dname, d in dims.items():
+        top = corpus.largest_probe(d)
+        if top is None:
+            continue
+        plan = dict(base, **{dname: top})
+        feeds = corpus.bundle_feeds(case, bundle.manifest, plan, seed=11)
+        ref = torch_answers(model, names, feeds)
+        for rt_name, rt in opened[name].items():
+            assert_close(rt.run(feeds)[names[0]], ref[names[0]], f"{name} {rt_name} at {plan}")
+
+
 def outside_sizes(d: dict) -> list[int]:
     lo = corpus.smallest_legal(d)
     sizes = [d.get("min", 1) - 1] if d.get("min", 1) > 0 else []
@@ -164,3 +182,8 @@ def test_every_token_id_in_the_vocabulary_runs_and_the_first_beyond_it_is_refuse
         assert_close(rt.run(feeds)[names[0]], ref[names[0]], f"ids 0 and {vocab - 1} in {rt_name}")
     feeds["input_ids"][0, 1] = vocab
     refused_alike(opened["hf-bert"], feeds, f"token id {vocab}")
+
+
+def test_bert_seq_max_is_its_position_table(exported):
+    bundle, model, _names, _case = exported["hf-bert"]
+    assert bundle.dims["seq"].get("max") == model.inner.config.max_position_embeddings
