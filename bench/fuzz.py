@@ -4,7 +4,7 @@
 
 Runs tests/python/test_fuzz.py (hypothesis: >= 10,000 manifests, also judged by js/bundle.js for
 accept/reject disagreements, >= 10,000 frames, >= 2,000 python-runtime feeds) and
-tests/js/fuzz.test.js (fast-check: >= 10,000 manifests, frames and live-worker frames,
+tests/js/fuzz.test.js (fast-check: >= 10,000 manifests, also judged by Python as bundles, frames and live-worker frames,
 >= 2,000 feeds through model.run, 5,000 model headers, 2,000 server requests), each under a
 wall-clock timeout, and prints the counts: cases, polyonnx errors by code, foreign exceptions,
 hangs, aborts (a suite killed by a signal) and disagreements.
@@ -55,13 +55,16 @@ def main(argv=None) -> int:
         codes = ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
         print(f"{t['language']:8} {t['target']:14} {t['cases']:>7} {ok:>6} {foreign:>7} {hangs:>5}  {codes}")
     manifests = next((t for t in targets if t["language"] == "python" and t["target"] == "manifests"), {})
+    js_manifests = next((t for t in targets if t["language"] == "js" and t["target"] == "manifests"), {})
     totals = {
         "aborts": sum(1 for s in suites.values() if isinstance(s["rc"], int) and s["rc"] < 0),
         "suite_timeouts": sum(1 for s in suites.values() if s["rc"] == "timeout"),
-        "foreign": sum(t["counts"].get("foreign", 0) for t in targets) + manifests.get("js_foreign", 0),
+        "foreign": sum(t["counts"].get("foreign", 0) for t in targets) + manifests.get("js_foreign", 0)
+        + js_manifests.get("bundle_foreign", 0),
         "hangs": sum(t["counts"].get("hangs", 0) for t in targets),
-        "disagreements": manifests.get("disagreements"),
-        "manifests_judged_by_both": manifests.get("js_cases"),
+        # Python's corpus judged by JS, and fast-check's corpus judged by Python.
+        "disagreements": manifests.get("disagreements", 0) + js_manifests.get("disagreements", 0),
+        "manifests_judged_by_both": manifests.get("js_cases", 0) + js_manifests.get("bundles_judged_by_both", 0),
     }
     print(f"suites: " + ", ".join(f"{k} rc={s['rc']} {s['seconds']} s" for k, s in suites.items()))
     print("totals: " + ", ".join(f"{k} {v}" for k, v in totals.items()))

@@ -6,7 +6,9 @@
 //
 // CI runs a few hundred cases per target. bench/fuzz.py sets POLYONNX_FUZZ_LONG=1 (>= 10,000
 // manifests and frames, >= 2,000 feeds) and POLYONNX_FUZZ_REPORT=DIR for the counts as JSON.
-// The Python half, and the cross-language manifest comparison, are tests/python/test_fuzz.py.
+// The Python half is tests/python/test_fuzz.py. Both compare accept/reject across the languages on
+// the same mutated manifests: Python's hypothesis corpus judged by JS there, fast-check's judged by
+// Python (tests/fuzz_verdicts.py) here.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -22,6 +24,7 @@ const wire = require('../../js/wire');
 const { PolyonnxError } = require('../../js/errors');
 const { fromJson } = require('../../js/manifest');
 const { load } = require('../../js/index');
+const { readBundle, _readVariantFiles } = require('../../js/bundle');
 
 const LONG = process.env.POLYONNX_FUZZ_LONG === '1';
 const COUNTS = LONG
@@ -175,15 +178,46 @@ function mutateManifest(text, seed, injected) {
   return out;
 }
 
-test('mutated manifests end in ManifestError and nothing else', () => {
+test('mutated manifests end in ManifestError, and Python accepts exactly the bundles JS accepts', async () => {
   const tally = new Tally('manifests');
+  const corpus = path.join(TMP, 'corpus');
+  fs.mkdirSync(corpus);
+  fs.copyFileSync(path.join(EMBED, 'model.onnx'), path.join(corpus, 'model.onnx'));
+  const names = [];
   const args = [fc.integer(), fc.nat(VALID.length - 1), fc.jsonValue({ maxDepth: 3 })];
   fc.assert(fc.property(...args, (seed, base, injected) => {
     const text = mutateManifest(VALID[base], seed, injected);
     tally.judge(() => fromJson(text), text);
+    const name = `m${String(names.length).padStart(5, '0')}.json`;
+    fs.writeFileSync(path.join(corpus, name), text);
+    names.push(name);
   }), { seed: SEED, numRuns: COUNTS.manifests });
-  const report = tally.finish();
-  assert.ok(report.counts.ok > 0 && report.counts.E_MANIFEST > 0, JSON.stringify(report.counts));
+  // The same texts as bundles beside a real model file, judged by js/bundle.js here and by
+  // python/polyonnx/bundle.py in one Python process (tests/fuzz_verdicts.py).
+  const js = {};
+  for (const name of names) {
+    try {
+      const b = await readBundle(path.join(corpus, name));
+      await _readVariantFiles(b.dir, b.manifest, b.manifest.default_variant);
+      js[name] = 'accept';
+    } catch (e) {
+      js[name] = e instanceof PolyonnxError ? e.code : `foreign: ${e.name}: ${e.message}`;
+    }
+  }
+  const py = JSON.parse(execFileSync(PY, [path.join(ROOT, 'tests', 'fuzz_verdicts.py'), corpus],
+    { input: names.join('\n'), maxBuffer: 64 << 20 }).toString('utf8'));
+  const shown = (n) => fs.readFileSync(path.join(corpus, n), 'latin1').slice(0, 300);
+  const disagreements = names.filter((n) => (js[n] === 'accept') !== (py[n] === 'accept'))
+    .map((n) => ({ name: n, js: js[n], python: py[n], text: shown(n) }));
+  const foreign = names.filter((n) => /^foreign/.test(js[n]) || /^foreign/.test(py[n])).map((n) => [n, js[n], py[n]]);
+  const accepted = names.filter((n) => js[n] === 'accept').length;
+  const report = tally.finish({
+    bundles_judged_by_both: names.length, accepted_as_bundles: accepted, disagreements: disagreements.length,
+    disagreement_examples: disagreements.slice(0, 3), bundle_foreign: foreign.length,
+  });
+  assert.deepEqual(foreign.slice(0, 3), []);
+  assert.deepEqual(disagreements.slice(0, 3), []);
+  assert.ok(report.counts.ok > 0 && report.counts.E_MANIFEST > 0 && accepted > 0, JSON.stringify(report.counts));
 });
 
 // --- the wire codec ----------------------------------------------------------------------------
