@@ -34,7 +34,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opset", type=int, default=20, help="ONNX opset, 18-26 (default 20)")
     p.add_argument("--optimize", choices=["none", "basic", "extended"], default="basic",
                    help="ONNX Runtime offline optimization (default basic: portable to every runtime)")
-    p.add_argument("--quantize", choices=["auto", "none", "dynamic", "static", "int4", "fp16"], default=None,
+    from .autoquant import MODES
+
+    p.add_argument("--quantize", choices=list(MODES), default=None,
                    help="quantized variant (default auto: measure dynamic int8, static int8 per calibration method, "
                         "weight-only int4 and fp16 against fp32, ship the best that is accurate enough and faster, "
                         "or none)")

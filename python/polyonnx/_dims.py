@@ -183,7 +183,8 @@ Probe = Callable[[dict], "str | None"]  # sizes of every dim -> None when the mo
 
 
 def discover(dims: dict[str, Dim], probe: Probe, where: str, *, on_probe=None,
-             affordable: Callable[[dict], bool] | None = None, pin: bool = True) -> dict[str, Dim]:
+             affordable: Callable[[dict], bool] | None = None, pin: bool = True,
+             find_max: bool = True) -> dict[str, Dim]:
     """Find each dim's stride and minimum from the model's own failures, one dim at a time with the
     others at their example. ``where`` names the runtime for the origin text ('torch', 'onnxruntime').
 
@@ -209,7 +210,8 @@ def discover(dims: dict[str, Dim], probe: Probe, where: str, *, on_probe=None,
     out = {}
     for name, dim in dims.items():
         found = _discover_one(dim, lambda s, n=name: run(n, s), where, pin)
-        out[name] = _discover_max(found, lambda s, n=name: run(n, s), lambda s, n=name: fits(n, s), where)
+        out[name] = _discover_max(found, lambda s, n=name: run(n, s), lambda s, n=name: fits(n, s), where) \
+            if find_max else found
     return out
 
 

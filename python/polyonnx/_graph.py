@@ -74,6 +74,12 @@ def set_io_shapes(model: onnx.ModelProto, shapes: dict[str, list]) -> None:
                 d.dim_value = int(w)
 
 
+def copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    return out
+
+
 def opset_of(model: onnx.ModelProto) -> int:
     for o in model.opset_import:
         if o.domain in ("", "ai.onnx"):

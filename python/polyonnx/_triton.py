@@ -47,7 +47,8 @@ KINDS = {"cpu": "KIND_CPU", "gpu": "KIND_GPU"}
 # TensorRT precision per variant kind. Static int8 is QDQ, which TensorRT reads as explicit
 # quantization once INT8 is enabled. Dynamic int8 uses DynamicQuantizeLinear/MatMulInteger, which
 # TensorRT has no layers for: ONNX Runtime runs those nodes on CUDA, the rest stays FP32.
-TRT_PRECISION = {"none": "FP32", "static": "INT8", "dynamic": "FP32", "fp16": "FP16"}
+# int4 (MatMulNBits) runs in ONNX Runtime around TensorRT's FP32 engine, like dynamic int8.
+TRT_PRECISION = {"none": "FP32", "static": "INT8", "dynamic": "FP32", "fp16": "FP16", "int4": "FP32"}
 TRT_WORKSPACE_BYTES = 1 << 30
 
 DEFAULT_MAX_BATCH = 8

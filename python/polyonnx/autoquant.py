@@ -70,7 +70,8 @@ class Candidate:
         return VARIANT_FILES[self.kind]
 
 
-def _record(c: Candidate, fp32_bytes: int) -> dict:
+def record(c: Candidate, fp32_bytes: int) -> dict:
+    """The manifest's candidate entry for ``c`` (size figures filled in when it was built)."""
     rec = {"name": c.name, "quantization": c.quantization or {"method": "none"}, "accepted": False}
     if c.path is not None and c.path.exists():
         rec["bytes"] = c.path.stat().st_size
@@ -78,92 +79,113 @@ def _record(c: Candidate, fp32_bytes: int) -> dict:
     return rec
 
 
-def build_candidates(job, opts: QuantOptions, steps) -> list[Candidate]:
-    """Build the candidate files (int8/int4/fp16) from the BASIC-level fp32 graph."""
+def _build_dynamic(job, opts: QuantOptions, steps, source: Path, out_dir: Path) -> list[Candidate]:
     from . import _quantize as q
 
+    c = Candidate("dynamic-int8", "int8")
+    share = q.quantizable_share(source)
+    if share < q.MIN_QUANTIZABLE_SHARE:
+        c.entry = {"name": c.name, "quantization": {"method": "dynamic", "weight_type": "int8",
+                                                     "op_types": list(q.DYNAMIC_OP_TYPES)},
+                   "accepted": False,
+                   "reason": (f"not built: MatMul/Gemm/Gather hold {share:.0%} of the weights (convolutions and "
+                              "recurrent ops stay fp32 under dynamic int8: ConvInteger was 4x slower here and "
+                              "has no onnxruntime-web kernel); use --quantize static with --calibration data "
+                              "to quantize convolutions")}
+    else:
+        c.path = out_dir / "dynamic-int8.onnx"
+        c.quantization = q.dynamic_int8(source, c.path)
+    return [c]
+
+
+def _build_static(job, opts: QuantOptions, steps, source: Path, out_dir: Path) -> list[Candidate]:
+    from . import _quantize as q
+
+    calibration = opts.calibration
+    if calibration is None:
+        # The model's own hook, a callable: called once per method, so each pass streams afresh.
+        calibration = getattr(job.torch_model, "polyonnx_calibration", None)
+    if calibration is None:
+        if opts.mode == "static":
+            raise PolyonnxError("quantize", "static quantization needs calibration data",
+                                "pass --calibration FILE.npz (or a folder of .npz/.npy files), arrays named "
+                                "after the inputs; or use --quantize dynamic")
+        return []
+    reusable = isinstance(calibration, (str, Path)) or callable(calibration)
+    methods = opts.methods if opts.mode == "auto" else opts.methods[:1]
+    if not reusable:
+        # A one-shot iterator can be streamed once: calibrate with the first method only.
+        methods = methods[:1]
+        job.notes.append(f"calibration data was a one-shot iterator: only {methods[0]} calibration was tried")
+    cands = []
+    for method in methods:
+        c = Candidate(f"static-{method.lower()}", "int8", path=out_dir / f"static-{method.lower()}.onnx")
+
+        def tick(n, samples, _m=method):
+            if n % 4 == 1:
+                steps.note(f"calibrating ({_m}): batch {n}, {samples} samples")
+
+        c.quantization = q.static_int8(
+            source, c.path, q.calibration_batches(calibration, job.input_manifest(), job.spec.dims),
+            method=method, per_channel=opts.per_channel, op_types=opts.op_types,
+            nodes_to_exclude=opts.nodes_to_exclude, progress=tick)
+        cands.append(c)
+    return cands
+
+
+def _build_int4(job, opts: QuantOptions, steps, source: Path, out_dir: Path) -> list[Candidate]:
+    from . import _quantize as q
+
+    c = Candidate("int4", "int4")
+    share = q.quantizable_share(source, q.INT4_OP_TYPES)
+    if share < q.MIN_QUANTIZABLE_SHARE:
+        c.entry = {"name": c.name, "quantization": {"method": "int4", "weight_type": "int4",
+                                                     "op_types": list(q.INT4_OP_TYPES)},
+                   "accepted": False,
+                   "reason": (f"not built: MatMul/Gather hold {share:.0%} of the weights (int4 is weight-only "
+                              "block quantization of MatMul and embedding tables; convolutions and recurrent "
+                              "ops would stay fp32)")}
+    else:
+        c.path = out_dir / "int4.onnx"
+        c.quantization = q.weight_only_int4(source, c.path)
+    return [c]
+
+
+def _build_fp16(job, opts: QuantOptions, steps, source: Path, out_dir: Path) -> list[Candidate]:
+    from . import _quantize as q
+
+    c = Candidate("fp16", "fp16", path=out_dir / "fp16.onnx")
+    c.quantization = q.fp16(source, c.path)
+    return [c]
+
+
+# Quantization method -> candidate builder; `auto` builds all of them, in this order. The CLI's and
+# the API's choices come from here, so a method is added in one place.
+BUILDERS = {"dynamic": _build_dynamic, "static": _build_static, "int4": _build_int4, "fp16": _build_fp16}
+MODES = ("auto", "none", *BUILDERS)
+
+
+def build_candidates(job, opts: QuantOptions, steps) -> list[Candidate]:
+    """Build the candidate files (int8/int4/fp16) from the BASIC-level fp32 graph."""
+    if opts.mode != "auto" and opts.mode not in BUILDERS:
+        raise PolyonnxError("quantize", f"unknown quantization '{opts.mode}'", f"use one of {', '.join(MODES)}")
     source = job.basic_path
     out_dir = job.tmp / "candidates"
     out_dir.mkdir(exist_ok=True)
     cands: list[Candidate] = []
-    inputs = job._input_manifest()
-
-    if opts.mode in ("auto", "dynamic"):
-        c = Candidate("dynamic-int8", "int8")
-        share = q.quantizable_share(source)
-        if share < q.MIN_QUANTIZABLE_SHARE:
-            c.entry = {"name": c.name, "quantization": {"method": "dynamic", "weight_type": "int8",
-                                                         "op_types": list(q.DYNAMIC_OP_TYPES)},
-                       "accepted": False,
-                       "reason": (f"not built: MatMul/Gemm/Gather hold {share:.0%} of the weights (convolutions and "
-                                  "recurrent ops stay fp32 under dynamic int8: ConvInteger was 4x slower here and "
-                                  "has no onnxruntime-web kernel); use --quantize static with --calibration data "
-                                  "to quantize convolutions")}
-        else:
-            c.path = out_dir / "dynamic-int8.onnx"
-            c.quantization = q.dynamic_int8(source, c.path)
-        cands.append(c)
-
-    if opts.mode in ("auto", "static"):
-        calibration = opts.calibration
-        if calibration is None:
-            hook = getattr(job.torch_model, "polyonnx_calibration", None)
-            calibration = hook  # a callable: called once per method, so each pass streams afresh
-        if calibration is None:
-            if opts.mode == "static":
-                raise PolyonnxError("quantize", "static quantization needs calibration data",
-                                    "pass --calibration FILE.npz (or a folder of .npz/.npy files), arrays named "
-                                    "after the inputs; or use --quantize dynamic")
-        else:
-            reusable = isinstance(calibration, (str, Path)) or callable(calibration)
-            methods = opts.methods if opts.mode == "auto" else opts.methods[:1]
-            if not reusable:
-                # A one-shot iterator can be streamed once: calibrate with the first method only.
-                methods = methods[:1]
-                job.notes.append(f"calibration data was a one-shot iterator: only {methods[0]} calibration was tried")
-            for method in methods:
-                c = Candidate(f"static-{method.lower()}", "int8", path=out_dir / f"static-{method.lower()}.onnx")
-
-                def tick(n, samples, _m=method):
-                    if n % 4 == 1:
-                        steps.note(f"calibrating ({_m}): batch {n}, {samples} samples")
-
-                c.quantization = q.static_int8(
-                    source, c.path, q.calibration_batches(calibration, inputs, job.spec.dims),
-                    method=method, per_channel=opts.per_channel, op_types=opts.op_types,
-                    nodes_to_exclude=opts.nodes_to_exclude, progress=tick)
-                job._pin_ir(c.path)
-                cands.append(c)
-
-    if opts.mode in ("auto", "int4"):
-        c = Candidate("int4", "int4")
-        share = q.quantizable_share(source, q.INT4_OP_TYPES)
-        if share < q.MIN_QUANTIZABLE_SHARE:
-            c.entry = {"name": c.name, "quantization": {"method": "int4", "weight_type": "int4",
-                                                         "op_types": list(q.INT4_OP_TYPES)},
-                       "accepted": False,
-                       "reason": (f"not built: MatMul/Gather hold {share:.0%} of the weights (int4 is weight-only "
-                                  "block quantization of MatMul and embedding tables; convolutions and recurrent "
-                                  "ops would stay fp32)")}
-        else:
-            c.path = out_dir / "int4.onnx"
-            c.quantization = q.weight_only_int4(source, c.path)
-        cands.append(c)
-
-    if opts.mode in ("auto", "fp16"):
-        c = Candidate("fp16", "fp16", path=out_dir / "fp16.onnx")
-        c.quantization = q.fp16(source, c.path)
-        cands.append(c)
+    for mode, build in BUILDERS.items():
+        if opts.mode in ("auto", mode):
+            cands += build(job, opts, steps, source, out_dir)
 
     from . import _ort
 
     for c in cands:
         if c.path is None:
             continue
-        job._pin_ir(c.path)
+        job.pin_ir(c.path)
         crash = _ort.probe_load(c.path)
         if crash:
-            c.entry = _record(c, job.variants["fp32"]["bytes"])
+            c.entry = record(c, job.variants["fp32"]["bytes"])
             c.entry["reason"] = crash
             c.path = None
     return cands
@@ -181,7 +203,7 @@ def evaluation_set(job, opts: QuantOptions):
     calibration = opts.calibration if opts.calibration is not None else getattr(job.torch_model, "polyonnx_calibration", None)
     if calibration is not None and (isinstance(calibration, (str, Path)) or callable(calibration)):
         feeds, n = [], 0
-        for batch in q.calibration_batches(calibration, job._input_manifest(), job.spec.dims):
+        for batch in q.calibration_batches(calibration, job.input_manifest(), job.spec.dims):
             feeds.append(batch)
             n += next(iter(batch.values())).shape[0]
             if n >= EVAL_SAMPLES:
@@ -253,7 +275,7 @@ def latency_sizes(job) -> dict:
 def measure_latency(job, cands: list[Candidate], fp32_path: Path, opts: QuantOptions, steps) -> dict:
     """Median latency per runtime of fp32 and each candidate, interleaved run by run."""
     sizes = latency_sizes(job)
-    feeds = make_feeds(job._input_manifest(), sizes, seed=7)
+    feeds = make_feeds(job.input_manifest(), sizes, seed=7)
     variants = {"fp32": fp32_path} | {c.name: c.path for c in cands if c.path is not None}
     results: dict[str, dict[str, float]] = {}
     for runtime in opts.runtimes:
@@ -322,8 +344,8 @@ def _node_runner(runtime: str, job, variants: dict[str, Path], feeds: dict, thre
         "schema_version": _manifest.SCHEMA_VERSION, "name": "latency_candidates",
         "producer": {"polyonnx": "scratch", "onnx": "-", "onnxruntime": "-"},
         "opset": job.variants["fp32"]["opset"], "ir_version": job.variants["fp32"]["ir_version"],
-        "inputs": job._input_manifest(), "outputs": job.output_specs,
-        "dims": {k: v for k, v in job._dims_manifest().items()},
+        "inputs": job.input_manifest(), "outputs": job.output_specs,
+        "dims": {k: v for k, v in job.dims_manifest().items()},
         "variants": {}, "default_variant": "fp32",
         "export": {"source": "torch", "strategy": "dynamo", "attempts": [{"strategy": "dynamo", "ok": True}]},
     }

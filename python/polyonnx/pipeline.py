@@ -25,21 +25,20 @@ from pathlib import Path
 import numpy as np
 
 from . import manifest as _manifest
+from ._dims import Dim, describe, discover, find_ties, first_working, lower, make_dim
+from ._plan import VerificationPlan, make_plan, sizes_of
 from ._progress import Steps, silent
 from ._spec import ExportSpec, InputSpec, apply_range, check_example_size, from_declared, parse_input
 from ._version import __version__
+from .autoquant import MODES
 from .bundle import Bundle, sha256_file, staging_folder
 from .compare import accumulate, compare_outputs, tolerance
 from .errors import PolyonnxError, VerificationError
-from ._dims import Dim, describe, discover, find_ties, first_working, lower, make_dim
-from ._plan import VerificationPlan, make_plan, sizes_of
 from .feeds import make_feeds
 
 OPTIMIZE_CHOICES = ("none", "basic", "extended")
-QUANTIZE_CHOICES = ("auto", "none", "dynamic", "static", "fp16")
+QUANTIZE_CHOICES = MODES  # auto, none, and every builder autoquant registers
 FP32_FILE = "model.onnx"
-INT8_FILE = "model.int8.onnx"
-FP16_FILE = "model.fp16.onnx"
 DEFAULT_EXAMPLE = 2  # exporters specialize 0 and 1 (see _spec.check_example_size)
 IMPORT_EXAMPLE = 64  # an imported graph's non-leading dims start here (see _import_inputs)
 
@@ -211,7 +210,7 @@ class _Job:
 
             # Constraints: the user's, then the model's own failures at probe sizes in PyTorch.
             self.dims = {d: make_dim(d, spec.dims[d], spec.dim_given.get(d)) for d in spec.dim_names()}
-            inputs_now = self._input_manifest()
+            inputs_now = self.input_manifest()
 
             def probe(sizes):
                 try:
@@ -322,7 +321,7 @@ class _Job:
         tol = tolerance("fp32", "torch")
 
         def probe(sizes):
-            feeds = make_feeds(self._input_manifest(), sizes, seed=101)
+            feeds = make_feeds(self.input_manifest(), sizes, seed=101)
             try:
                 ref = dict(zip(names, tx.torch_outputs(self.torch_model, feeds, self.input_names)))
             except Exception as e:
@@ -367,6 +366,24 @@ class _Job:
         self.notes.append(f"the {capture.strategy} graph is right only inside narrower constraints: " + "; ".join(changed))
         return Capture(capture.strategy, capture.path, None, round(capture.seconds + time.perf_counter() - t0, 2))
 
+    def _save_with_shapes(self, model, shapes: dict, path: Path) -> None:
+        """Save ``model`` with its io shapes named as the manifest names them (metadata only). Some
+        graphs' nested If branches fail ONNX Runtime's type inference once an input dim is pinned or
+        renamed (silero-vad): those keep the graph's own io shapes, and the manifest and every
+        runtime's feed check still enforce the manifest's."""
+        from . import _graph, _ort
+
+        named = _graph.copy(model)
+        _graph.set_io_shapes(named, shapes)
+        _graph.save(named, path)
+        try:
+            _ort.session(path, level="none", stage="export (import)", quiet=True)
+        except PolyonnxError as e:
+            _graph.save(model, path)
+            _ort.session(path, level="none", stage="export (import)", quiet=True)  # as given, it must load
+            self.notes.append(f"the graph keeps its own input/output shapes: with the manifest's, ONNX Runtime "
+                              f"refuses it ({_short(e.message, 200)})")
+
     def _tie(self, groups: list[list[str]]) -> None:
         """Merge dims found to run only when equal into the first of each group, in the input specs
         and the constraints, with the reason in the kept dim's origin."""
@@ -403,7 +420,7 @@ class _Job:
                        round(time.perf_counter() - t0, 2), ran)
 
     def _set_plan(self, example: dict | None = None, given=(), random_ok: bool = True) -> None:
-        self.plan = make_plan(self.dims, self._input_manifest(), example=example, given=given, random_ok=random_ok)
+        self.plan = make_plan(self.dims, self.input_manifest(), example=example, given=given, random_ok=random_ok)
         self.dims = dict(self.plan.dims)
 
     # The plan's views, by the names autoquant and the checks read.
@@ -422,7 +439,7 @@ class _Job:
     def _plan_text(self) -> str:
         return self.plan.describe()
 
-    def _input_manifest(self) -> list[dict]:
+    def input_manifest(self) -> list[dict]:
         return [s.to_manifest() for s in self.spec.inputs]
 
     def _derive_outputs(self, graph=None) -> list[dict]:
@@ -598,17 +615,18 @@ class _Job:
                     apply_range(spec, value_ranges[spec.name])
             self.spec = ExportSpec(inputs=inputs, dims=all_dims, class_axes=dict(class_axes))
             self._bound_indices(model, negative=True)
+            arbitrary = []
             for spec in inputs:
                 if spec.verified_range is None and spec.value_range is None and spec.dtype.startswith(("int", "uint")):
                     spec.verified_range = [0, 9]
+                    arbitrary.append(spec.name)
                     self.notes.append(f"input '{spec.name}' is integer with no range the graph proves: verified with "
                                       "values 0..9 (give --range or --feeds for other values)")
             self.spec.output_names = [n for n, _, _ in _graph.io_shapes(model, "outputs")]
             self.input_names = [s.name for s in inputs]
             pins = {s.name: s.shape for s in inputs}
-            _graph.set_io_shapes(model, pins)
             source = self.tmp / "source.onnx"
-            _graph.save(model, source)
+            self._save_with_shapes(model, pins, source)
             sess = _ort.session(source, level="none", stage="export (import)", quiet=True)
             outputs = self.spec.output_names
 
@@ -618,7 +636,7 @@ class _Job:
                 key = tuple(sorted(sizes.items()))
                 if key not in seen:
                     try:
-                        _ort.run(sess, make_feeds(self._input_manifest(), sizes, seed=101), outputs,
+                        _ort.run(sess, make_feeds(self.input_manifest(), sizes, seed=101), outputs,
                                  stage="export (import)")
                         seen[key] = None
                     except PolyonnxError as e:
@@ -627,7 +645,7 @@ class _Job:
 
             # Example sizes: the given feeds' sizes, else the user's, else 2 (moved up until the graph runs).
             if given:
-                for d, n in sizes_of(self._input_manifest(), given[0][1]).items():
+                for d, n in sizes_of(self.input_manifest(), given[0][1]).items():
                     all_dims[d] = n if d not in (dims or {}) else all_dims[d]
             _apply_user_dims(self.spec, dims, examples_fixed=False, traced=False)
             self.dims = {d: make_dim(d, all_dims[d], self.spec.dim_given.get(d)) for d in self.spec.dim_names()}
@@ -654,7 +672,13 @@ class _Job:
                 examples = lower({d: x.example for d, x in self.dims.items()},
                                  {d: n for d, n in defaults.items() if d in self.dims}, probe)
                 self.dims = {d: replace(x, example=examples[d]) for d, x in self.dims.items()}
-                self.dims = discover(self.dims, probe, "onnxruntime")
+                # A maximum found with made-up values of an integer input (silero-vad's sample rate picks
+                # a branch) would refuse real inputs ORT runs: none is claimed then.
+                self.dims = discover(self.dims, probe, "onnxruntime", affordable=self._affordable,
+                                     find_max=not arbitrary)
+                if arbitrary:
+                    self.notes.append(f"no maximum size was searched: input(s) {', '.join(arbitrary)} got made-up values, "
+                                      "which may take another branch than real ones")
             self.spec.dims = {d: x.example for d, x in self.dims.items()}
             self._set_plan(given=given, random_ok=random_ok)
             # No PyTorch here: the imported graph as given is the reference for the optimized one.
@@ -678,8 +702,8 @@ class _Job:
                 self.notes.append(f"{len(dropped)} generated feed sets do not run (e.g. at {dropped[0][1]}: "
                                   f"{_short(dropped[0][2])}) and were dropped; the given feeds were verified")
             self.output_specs = self._derive_outputs(graph=model)
-            _graph.set_io_shapes(model, {s.name: s.shape for s in inputs} | {o["name"]: o["shape"] for o in self.output_specs})
-            _graph.save(model, source)
+            self._save_with_shapes(model, {s.name: s.shape for s in inputs} | {o["name"]: o["shape"] for o in self.output_specs},
+                                   source)
             self.raw_path = source
             self.strategy = "onnx-import"
             self.torch_check = None
@@ -763,7 +787,7 @@ class _Job:
             fp32_bytes = self.variants["fp32"]["bytes"]
             for c in cands:
                 if not c.entry:
-                    c.entry = aq._record(c, fp32_bytes)
+                    c.entry = aq.record(c, fp32_bytes)
                     c.entry.setdefault("quantization", c.quantization)
             built = [c for c in cands if c.path is not None]
             evaluation, fp32_task = aq.measure_accuracy(self, built, stage / FP32_FILE, opts) if built else ({}, None)
@@ -785,8 +809,8 @@ class _Job:
                 self.notes.append(report["summary"])
                 st["result"] = report["summary"]
                 return
-            name = chosen.kind  # 'int8' or 'fp16'
-            target = stage / (INT8_FILE if name == "int8" else FP16_FILE)
+            name = chosen.kind  # 'int8', 'int4' or 'fp16': the variant's name
+            target = stage / chosen.file
             shutil.copyfile(chosen.path, target)
             check, outs = self._run_check(target, "fp32", name, reference_outputs=self.fp32_outputs, variant=name)
             if self.verify and not check["passed"]:
@@ -813,7 +837,7 @@ class _Job:
             self.variants[name] = entry
             st["result"] = f"{report['summary']}; {entry['bytes'] / 1e6:.2f} MB; " + _summary(check)
 
-    def _pin_ir(self, path: Path) -> None:
+    def pin_ir(self, path: Path) -> None:
         """Keep the IR version of the fp32 graph: onnx 1.23's helpers write IR 14, which
         onnxruntime-node/web 1.30 refuse (they load up to IR 13)."""
         from . import _graph
@@ -886,7 +910,7 @@ class _Job:
     def manifest(self) -> dict:
         from . import _ort
 
-        dims = self._dims_manifest()
+        dims = self.dims_manifest()
         fp32 = self.variants["fp32"]
         m = {
             "schema_version": _manifest.SCHEMA_VERSION,
@@ -897,7 +921,7 @@ class _Job:
                          "onnxruntime": _ort.version(), "onnxscript": self.versions.get("onnxscript")},
             "opset": fp32["opset"],
             "ir_version": fp32["ir_version"],
-            "inputs": self._input_manifest(),
+            "inputs": self.input_manifest(),
             "outputs": self.output_specs,
             "dims": dims,
             "variants": self.variants,
@@ -918,7 +942,7 @@ class _Job:
             m["quantization_report"] = self.quant_report
         return m
 
-    def _dims_manifest(self) -> dict:
+    def dims_manifest(self) -> dict:
         return {**self.plan.dims_manifest(), **self.derived_dims}
 
 
