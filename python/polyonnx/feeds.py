@@ -87,6 +87,46 @@ def _position(name: str, dims: tuple, flat: int) -> str:
     return name + "".join(f"[{int(i)}]" for i in np.unravel_index(flat, dims))
 
 
+def as_arrays(feeds: dict, inputs: list[dict], *, stage: str = "run") -> dict[str, np.ndarray]:
+    """The Python runtime's feed conversion, with js/feeds.mjs's rule: plain (nested) lists and
+    Python scalars become the input's dtype; an array must already have it. Ragged lists, values
+    the dtype cannot hold and arrays of another dtype are FeedErrors, not numpy's exceptions."""
+    out = {}
+    for spec in inputs:
+        name, dtype = spec["name"], spec["dtype"]
+        value, want = feeds[name], np.dtype(NUMPY_DTYPES[dtype])
+        if isinstance(value, (np.ndarray, np.generic)):
+            arr = np.asarray(value)
+            same = arr.dtype == want or (dtype == "string" and arr.dtype.kind in "OUS")
+            if not same:
+                raise FeedError(stage, f"input '{name}' is a {arr.dtype} array, but the model expects {dtype}",
+                                f"convert it first, e.g. x.astype(np.{want.name})" if dtype != "string"
+                                else "pass an array of str", details={"input": name, "expected": dtype})
+            out[name] = arr
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                arr = np.array(value, dtype=object if dtype == "string" else None)
+                if dtype != "string":
+                    if arr.dtype.kind not in "biuf" or (arr.dtype.kind == "f" and want.kind in "iub"
+                                                          and not np.all(np.isfinite(arr) & (arr == np.round(arr)))):
+                        raise TypeError(f"its values are {arr.dtype}")
+                    if want.kind in "iu" and arr.size and (arr.min() < np.iinfo(want).min or arr.max() > np.iinfo(want).max):
+                        raise OverflowError(f"its values leave the {dtype} range")
+                    arr = arr.astype(want)
+        except (ValueError, TypeError, OverflowError) as e:
+            raise FeedError(stage, f"input '{name}' cannot be read as {dtype} ({_short_error(e)})",
+                            "give numbers in nested lists of equal length, or an array of the model's dtype",
+                            details={"input": name, "expected": dtype}) from None
+        out[name] = arr
+    return out
+
+
+def _short_error(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 160 else text[:160] + " ..."
+
+
 def check_feeds(feeds: dict, inputs: list[dict], dims: dict, *, stage: str = "run") -> dict[str, int]:
     """Check ranks, static axes, shared dims, dim constraints and value domains of ``feeds``
     (name -> array-like) against the manifest's ``inputs``/``dims``, in js/feeds.mjs's order and

@@ -20,7 +20,7 @@ from . import _browser
 from ._node import WorkerSession
 from .bundle import Bundle
 from .errors import PolyonnxError
-from .feeds import check_feeds
+from .feeds import as_arrays, check_feeds
 
 # Runtime name -> the word a variant's `runtimes` list uses for it in polyonnx.json.
 MANIFEST_NAMES = {"python": "python", "node": "node", "wasm": "web", "browser": "web"}
@@ -77,7 +77,7 @@ class PythonRuntime(_Runtime):
         if self._session is None:
             raise PolyonnxError("python run", f"the runtime for '{self.bundle.name}' was closed", "open a new runtime")
         _check_feed_names("python", feeds, self.bundle.inputs)
-        arrays = {k: np.asarray(v) for k, v in feeds.items()}
+        arrays = as_arrays(feeds, self.bundle.inputs, stage="python run")
         # What Node and the browser refuse, refused here too, before ONNX Runtime sees it
         # (a zero-length GRU axis aborts the process inside ORT).
         check_feeds(arrays, self.bundle.inputs, self.bundle.dims, stage="python run")

@@ -214,9 +214,8 @@ def test_mutated_frames_and_tensors_end_in_wire_errors():
 
 
 # --- feeds in the python runtime ----------------------------------------------------------------
-# Left out until the lead's fixes land (the xfail tests below fail while they are bugs): ragged
-# lists (ValueError from np.asarray in runtimes.py) and str arrays for an input with a
-# value_range (numpy's UFuncTypeError in feeds.py's range check).
+# Regressions the fuzzer found (fixed in feeds.as_arrays): ragged lists (ValueError from
+# np.asarray) and str arrays for an input with a value_range (numpy's UFuncTypeError).
 _NUMPY_DTYPES = ["float32", "float64", "float16", "int64", "int32", "int8", "uint8", "bool", "uint64", "object"]
 _VALUES = st.sampled_from([0, 1, 3, 9, 10, -1, 2**31, 2**63 - 1, -(2**63), 0.5, float("nan"), float("inf"), -0.0, 1e30])
 
@@ -264,8 +263,6 @@ def test_hostile_feeds_to_the_python_runtime_end_in_polyonnx_errors(tiny):
     assert report["counts"].get("E_FEED", 0) > 0 and report["counts"].get("ok", 0) > 0
 
 
-@pytest.mark.xfail(strict=True, reason="found by this fuzzer, reported to the lead: np.asarray in "
-                   "PythonRuntime.run raises ValueError on a ragged list before check_feeds sees it")
 def test_a_ragged_list_feed_is_a_feed_error_in_the_python_runtime(tiny):
     import polyonnx
 
@@ -274,8 +271,6 @@ def test_a_ragged_list_feed_is_a_feed_error_in_the_python_runtime(tiny):
         rt.run({"ids": [[1], [1, 2]], "x": np.zeros((1, 8), np.float32)})
 
 
-@pytest.mark.xfail(strict=True, reason="found by this fuzzer, reported to the lead: feeds.py's value_range "
-                   "check compares a str array with numbers (numpy UFuncTypeError)")
 def test_a_str_array_for_an_int64_input_is_a_feed_error_in_the_python_runtime(tiny):
     import polyonnx
 
