@@ -84,6 +84,17 @@ def node_run(model: Path, feed_sets: list[dict], timeout: float = 300, backend: 
     return [{k: _decode(v) for k, v in r["outputs"].items()} if "outputs" in r else r["error"] for r in lines]
 
 
+INTEGER_KERNELS = {"ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul", "DynamicQuantizeLinear"}
+
+
+def kind_of(model: Path) -> str:
+    """'int8' when the graph computes with integer kernels (their wasm and native results differ), else 'fp32'."""
+    import onnx
+
+    graph = onnx.load(str(model), load_external_data=False).graph
+    return "int8" if any(n.op_type in INTEGER_KERNELS for n in graph.node) else "fp32"
+
+
 def ort_session(model: Path, level: str = "all"):
     import onnxruntime as ort
 
