@@ -162,7 +162,7 @@ class ProcessWorker extends EventEmitter {
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // Not the parent's flags: `node --test` or --inspect must not apply to the worker.
-      execArgv: process.execArgv.filter((a) => !/^--(test|inspect|watch)/.test(a)),
+      execArgv: childExecArgv(process.execArgv),
     });
     this.pid = this.child.pid;
     this.exited = false;
@@ -191,6 +191,22 @@ class ProcessWorker extends EventEmitter {
       this.child.kill('SIGKILL');
     });
   }
+}
+
+/**
+ * This process's node flags less those that must not reach a pool child: the code of `node -e` /
+ * `-p` / `--eval` (the child ran it again instead of pool-worker.js, created its own pool and forked
+ * again, without end: found by tests/js/isolation.test.js), --input-type (string input only: with a
+ * file, node refuses to start), and the test runner, inspector and watch mode.
+ */
+function childExecArgv(argv) {
+  const out = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (/^-[a-zA-Z]*[ep]$/.test(a) || a === '--eval' || a === '--print') i++; // the flag, then its code
+    else if (!/^--(eval|print|input-type|test|inspect|watch)/.test(a)) out.push(a);
+  }
+  return out;
 }
 
 function signalText(signal) {
@@ -591,4 +607,7 @@ async function createPool(bundle, options = {}) {
 }
 
 // _checkPoolOptions is exported for tests only.
-module.exports = { createPool, Pool, PoolError, POOL_CODES, threadPlan, MAX_TIMER_MS, _checkPoolOptions: checkPoolOptions };
+module.exports = {
+  createPool, Pool, PoolError, POOL_CODES, threadPlan, MAX_TIMER_MS, _checkPoolOptions: checkPoolOptions,
+  _childExecArgv: childExecArgv,
+};

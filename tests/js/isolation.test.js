@@ -5,9 +5,12 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
+const path = require('node:path');
 
 const { soak, tinyBundles } = require('../../bench/pool_isolation');
+const { _childExecArgv } = require('../../js/pool');
 
 const NAME = 'the example server with isolation process survives an aborting POST and a killed worker, '
   + 'answering every request once';
@@ -36,4 +39,34 @@ test(NAME, { timeout: 180000 }, async () => {
   } finally {
     fs.rmSync(tiny.dir, { recursive: true, force: true });
   }
+});
+
+const EVAL_NAME = "a 'process' pool created from `node -e` runs pool-worker.js in its children, not the -e code again";
+test(EVAL_NAME, { timeout: 120000 }, async () => {
+  const tiny = tinyBundles();
+  const script = `const { createPool } = require(${JSON.stringify(path.resolve(__dirname, '../../js/index.js'))});
+    (async () => {
+      const pool = await createPool(${JSON.stringify(tiny.embed)}, { isolation: 'process', workers: 1 });
+      const out = await pool.run({ ids: [[1, 2]], x: [[0, 1, 2, 3]] });
+      await pool.close();
+      console.log('ran', out.vec.dims.join('x'));
+    })();`;
+  // Its own process group: before the fix each child ran the script again and forked again.
+  const child = spawn(process.execPath, ['-e', script], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c) => { out += c; });
+  const timer = setTimeout(() => process.kill(-child.pid, 'SIGKILL'), 60000);
+  const [code] = await new Promise((resolve) => child.on('exit', (...a) => resolve(a)));
+  clearTimeout(timer);
+  fs.rmSync(tiny.dir, { recursive: true, force: true });
+  assert.equal(code, 0);
+  assert.equal(out.trim(), 'ran 1x2x4');
+});
+
+test('pool children get the node flags that matter, never the eval code or test-runner flags', () => {
+  assert.deepEqual(_childExecArgv(['-e', 'code']), []);
+  assert.deepEqual(_childExecArgv(['--no-warnings', '-pe', 'code', '--max-old-space-size=64']),
+    ['--no-warnings', '--max-old-space-size=64']);
+  assert.deepEqual(_childExecArgv(['--eval=code', '--input-type=module', '--test', '--inspect=9229']), []);
+  assert.deepEqual(_childExecArgv(['-r', './setup.js', '--expose-gc']), ['-r', './setup.js', '--expose-gc']);
 });
