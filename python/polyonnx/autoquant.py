@@ -55,6 +55,34 @@ class QuantOptions:
     extra: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class QuantJob:
+    """What quantization reads of an export: the verified graph's interface and feeds, the fp32
+    variant it starts from, and where to write. pipeline builds it; nothing here reaches back."""
+
+    inputs: list  # the manifest's input specs
+    output_specs: list
+    dims: dict  # the manifest's dims (examples, constraints)
+    example_dims: dict  # dim -> example size
+    plan_feeds: list  # the verification feeds (the evaluation data of last resort)
+    declared: dict  # the model's polyonnx_spec ({} for an import)
+    torch_model: object  # for polyonnx_calibration / polyonnx_evaluation hooks; None for an import
+    fp32: dict  # the fp32 variant's manifest entry
+    basic_path: Path  # the BASIC-level fp32 graph candidates are built from
+    tmp: Path
+    notes: list  # shared with the export: facts the manifest will list
+
+    def pin_ir(self, path: Path) -> None:
+        """Keep the fp32 graph's IR version: onnx 1.23's helpers write IR 14, which
+        onnxruntime-node/web 1.30 refuse (they load up to IR 13)."""
+        from . import _graph
+
+        model = _graph.load(path)
+        if model.ir_version > self.fp32["ir_version"]:
+            model.ir_version = self.fp32["ir_version"]
+            _graph.save(model, path)
+
+
 @dataclass
 class Candidate:
     name: str
@@ -126,7 +154,7 @@ def _build_static(job, opts: QuantOptions, steps, source: Path, out_dir: Path) -
                 steps.note(f"calibrating ({_m}): batch {n}, {samples} samples")
 
         c.quantization = q.static_int8(
-            source, c.path, q.calibration_batches(calibration, job.input_manifest(), job.spec.dims),
+            source, c.path, q.calibration_batches(calibration, job.inputs, job.example_dims),
             method=method, per_channel=opts.per_channel, op_types=opts.op_types,
             nodes_to_exclude=opts.nodes_to_exclude, progress=tick)
         cands.append(c)
@@ -185,7 +213,7 @@ def build_candidates(job, opts: QuantOptions, steps) -> list[Candidate]:
         job.pin_ir(c.path)
         crash = _ort.probe_load(c.path)
         if crash:
-            c.entry = record(c, job.variants["fp32"]["bytes"])
+            c.entry = record(c, job.fp32["bytes"])
             c.entry["reason"] = crash
             c.path = None
     return cands
@@ -203,7 +231,7 @@ def evaluation_set(job, opts: QuantOptions):
     calibration = opts.calibration if opts.calibration is not None else getattr(job.torch_model, "polyonnx_calibration", None)
     if calibration is not None and (isinstance(calibration, (str, Path)) or callable(calibration)):
         feeds, n = [], 0
-        for batch in q.calibration_batches(calibration, job.input_manifest(), job.spec.dims):
+        for batch in q.calibration_batches(calibration, job.inputs, job.example_dims):
             feeds.append(batch)
             n += next(iter(batch.values())).shape[0]
             if n >= EVAL_SAMPLES:
@@ -266,8 +294,8 @@ def latency_sizes(job) -> dict:
     """Batch 1, other dims at the model's latency_dims (polyonnx_spec) or their example size."""
     wanted = dict(job.declared.get("latency_dims", {})) if job.declared else {}
     sizes = {}
-    batch_dims = {s.shape[0] for s in job.spec.inputs if s.shape and isinstance(s.shape[0], str)}
-    for d, example in job.spec.dims.items():
+    batch_dims = {s["shape"][0] for s in job.inputs if s["shape"] and isinstance(s["shape"][0], str)}
+    for d, example in job.example_dims.items():
         sizes[d] = int(wanted.get(d, 1 if d in batch_dims else example))
     return sizes
 
@@ -275,7 +303,7 @@ def latency_sizes(job) -> dict:
 def measure_latency(job, cands: list[Candidate], fp32_path: Path, opts: QuantOptions, steps) -> dict:
     """Median latency per runtime of fp32 and each candidate, interleaved run by run."""
     sizes = latency_sizes(job)
-    feeds = make_feeds(job.input_manifest(), sizes, seed=7)
+    feeds = make_feeds(job.inputs, sizes, seed=7)
     variants = {"fp32": fp32_path} | {c.name: c.path for c in cands if c.path is not None}
     results: dict[str, dict[str, float]] = {}
     for runtime in opts.runtimes:
@@ -343,9 +371,9 @@ def _node_runner(runtime: str, job, variants: dict[str, Path], feeds: dict, thre
     manifest = {
         "schema_version": _manifest.SCHEMA_VERSION, "name": "latency_candidates",
         "producer": {"polyonnx": "scratch", "onnx": "-", "onnxruntime": "-"},
-        "opset": job.variants["fp32"]["opset"], "ir_version": job.variants["fp32"]["ir_version"],
-        "inputs": job.input_manifest(), "outputs": job.output_specs,
-        "dims": {k: v for k, v in job.dims_manifest().items()},
+        "opset": job.fp32["opset"], "ir_version": job.fp32["ir_version"],
+        "inputs": job.inputs, "outputs": job.output_specs,
+        "dims": {k: v for k, v in job.dims.items()},
         "variants": {}, "default_variant": "fp32",
         "export": {"source": "torch", "strategy": "dynamo", "attempts": [{"strategy": "dynamo", "ok": True}]},
     }

@@ -1,11 +1,15 @@
-"""The export pipeline: model -> traced ONNX -> verified -> optimized -> quantized -> bundle.
+"""The export pipeline: model -> captured, verified graph -> optimized -> quantized -> bundle.
 
-Stages, each in its own module: _export (torch), _graph (onnx), _ort (onnxruntime),
-_quantize (onnxruntime.quantization), manifest/bundle (the contract). This module only
-orchestrates them, and is the place that decides what "a bundle that works" means:
+Each stage is a function that takes and returns values: ``_capture`` turns a PyTorch model or an
+``.onnx`` into a ``Graph`` (the verified file, its interface, the verification plan and the
+reference outputs); ``optimize_fp32`` turns it into the fp32 ``Variant``; ``quantize_variant``
+measures candidates (autoquant) and returns the quantized ``Variant`` if one earns its place, with
+the report; ``evaluate`` adds task metrics; ``build_manifest`` writes polyonnx.json's contents;
+``check_node`` runs every variant in onnxruntime-node. This module only orchestrates them, and is
+the place that decides what "a bundle that works" means:
 
-- every declared dynamic dim is symbolic in the graph and is run at 3+ sizes (1, the example,
-  and a larger one) against PyTorch before the bundle is called good;
+- every dynamic dim is run at 3+ legal sizes inside its constraints (its minimum, its example,
+  larger ones) against the reference before the bundle is called good;
 - the dynamo exporter is tried first, the legacy one if dynamo's graph fails verification;
 - nothing is written to ``out`` unless everything passed (staging folder + rename).
 """
@@ -13,56 +17,51 @@ orchestrates them, and is the place that decides what "a bundle that works" mean
 from __future__ import annotations
 
 import platform
-import re
 import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from . import manifest as _manifest
-from ._dims import Dim, describe, discover, find_ties, first_working, lower, make_dim
-from ._plan import VerificationPlan, make_plan, sizes_of
+from ._capture import Graph, capture_onnx, capture_torch, failure_text, read_feed_sets, run_check, short, summary
 from ._progress import Steps, silent
-from ._spec import ExportSpec, InputSpec, apply_range, check_example_size, from_declared, parse_input
 from ._version import __version__
 from .autoquant import MODES
 from .bundle import Bundle, sha256_file, staging_folder
-from .compare import accumulate, compare_outputs, tolerance
 from .errors import PolyonnxError, VerificationError
-from .feeds import make_feeds
 
 OPTIMIZE_CHOICES = ("none", "basic", "extended")
 QUANTIZE_CHOICES = MODES  # auto, none, and every builder autoquant registers
 FP32_FILE = "model.onnx"
-DEFAULT_EXAMPLE = 2  # exporters specialize 0 and 1 (see _spec.check_example_size)
-IMPORT_EXAMPLE = 64  # an imported graph's non-leading dims start here (see _import_inputs)
 
 
 @dataclass(frozen=True)
-class Capture:
-    """The result of one exporter strategy (torch's _capture_strategies return values, not raises)."""
+class Variant:
+    """One shipped model file: its manifest entry, and its outputs on the plan (the reference a
+    quantized variant is checked against)."""
 
-    strategy: str
-    path: Path | None
-    reason: str | None
-    seconds: float
-    ran: bool = False  # the graph was well-formed and ran, but not right at every planned size
+    name: str
+    path: Path
+    entry: dict
+    outputs: tuple
+    check: dict
+    optimization: str
 
-    @property
-    def ok(self) -> bool:
-        return self.reason is None
 
-    def record(self) -> dict:
-        """The manifest's export.attempts entry."""
-        rec = {"strategy": self.strategy, "ok": self.ok, "seconds": self.seconds}
-        if self.reason is not None:
-            rec["reason"] = self.reason
-        return rec
+@dataclass
+class _Context:
+    """Per-export scratch the stages share: progress, a temporary folder, whether to verify, and
+    the notes the manifest will list. Values pass between stages as arguments, not through here."""
+
+    steps: Steps
+    tmp: Path
+    verify: bool
+    notes: list = field(default_factory=list)
 
 
 def export(model, example_inputs=None, out=None, *, input_names=None, output_names=None, dynamic_axes=None,
@@ -79,7 +78,7 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
         ``inputs`` (``["input_ids:int64[batch,seq]"]``) or from the model's own ``polyonnx_spec``.
     dynamic_axes: torch's convention, ``{"x": {0: "batch"}}``.
     quantize: "auto" (measure every candidate, ship the best one that is accurate enough and faster
-        than fp32, or none), "dynamic", "static", "fp16" or "none"; None means "auto" unless the
+        than fp32, or none), "dynamic", "static", "int4", "fp16" or "none"; None means "auto" unless the
         model's ``polyonnx_spec`` asks for another.
     calibration: for static quantization: an .npz, a folder of .npz/.npy files, an iterable of
         feed dicts, or a callable returning one; None uses the model's ``polyonnx_calibration``.
@@ -113,991 +112,273 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
         raise PolyonnxError("export", f"output folder '{out}' already exists",
                             "pass --force (force=True) to replace it, or choose another -o folder")
     started = time.perf_counter()
-    job = _Job(steps=steps, opset=int(opset), optimize=optimize, verify=verify)
     is_onnx = isinstance(model, (str, Path)) and str(model).endswith(".onnx")
     if strategies and not is_onnx:
         from ._export import check_strategies  # torch: only a PyTorch export has exporters to choose
 
-        job.strategies = check_strategies(tuple(strategies))
-    job.given_sets = _read_feed_sets(feeds)
-    if is_onnx:
-        job.import_onnx(Path(model), inputs, dims or {}, value_ranges or {}, class_axes or {})
-        declared = {}
-    else:
-        declared = job.trace_torch(model, example_inputs, input_names, output_names, dynamic_axes, inputs,
-                                   dims or {}, value_ranges or {}, class_axes or {}, allow_pickle)
-    with staging_folder(out, force=force) as stage:
-        job.write_fp32(stage)
-        method = quantize or declared.get("quantize") or "auto"
-        if method != "none":
-            job.quantize(stage, _quant_options(method, calibration, quant_options))
-        job.evaluate(stage)
-        job.name = name or job.name or out.name
-        job.seconds = time.perf_counter() - started
-        manifest = job.manifest()
-        _manifest.validate(manifest, stage="export")
-        (stage / _manifest.MANIFEST_NAME).write_text(_manifest.to_json(manifest), encoding="utf-8")
-        if verify:
-            job.node_check(stage)
+        strategies = check_strategies(tuple(strategies))
+    given = read_feed_sets(feeds)
+    ctx = _Context(steps=steps, tmp=Path(tempfile.mkdtemp(prefix="polyonnx-export-")), verify=verify)
+    try:
+        if is_onnx:
+            graph = capture_onnx(Path(model), steps=steps, tmp=ctx.tmp, given_sets=given, inputs=inputs, dims=dims,
+                                 value_ranges=value_ranges, class_axes=class_axes)
+        else:
+            graph = capture_torch(model, example_inputs, steps=steps, tmp=ctx.tmp, opset=int(opset),
+                                  strategies=strategies, given_sets=given, input_names=input_names,
+                                  output_names=output_names, dynamic_axes=dynamic_axes, inputs=inputs, dims=dims,
+                                  value_ranges=value_ranges, class_axes=class_axes, allow_pickle=allow_pickle)
+        ctx.notes.extend(graph.notes)
+        with staging_folder(out, force=force) as stage:
+            fp32 = optimize_fp32(graph, stage, optimize, ctx)
+            variants, report = {"fp32": fp32}, None
+            method = quantize or graph.declared.get("quantize") or "auto"
+            if method != "none":
+                quantized, report = quantize_variant(graph, fp32, stage, _quant_options(method, calibration,
+                                                                                         quant_options), ctx)
+                if quantized is not None:
+                    variants[quantized.name] = quantized
+            evaluate(graph, variants, stage, ctx)
+            manifest = build_manifest(graph, variants, report, ctx, name=name or graph.name or out.name,
+                                      seconds=time.perf_counter() - started)
+            _manifest.validate(manifest, stage="export")
+            (stage / _manifest.MANIFEST_NAME).write_text(_manifest.to_json(manifest), encoding="utf-8")
+            if verify:
+                check_node(graph, stage, ctx)
+    finally:
+        shutil.rmtree(ctx.tmp, ignore_errors=True)
     return Bundle.load(out)
 
 
-class _Job:
-    """State of one export, filled in stage by stage."""
+# -- stage 2: optimize + fp32 variant ---------------------------------------------------------------
+def optimize_fp32(graph: Graph, stage: Path, optimize: str, ctx: _Context) -> Variant:
+    """The fp32 variant: the graph optimized offline at ``optimize`` and checked against the reference."""
+    from . import _ort
 
-    def __init__(self, *, steps: Steps, opset: int, optimize: str, verify: bool):
-        self.steps, self.opset, self.optimize, self.verify = steps, opset, optimize, verify
-        self.tmp = Path(tempfile.mkdtemp(prefix="polyonnx-export-"))
-        self.notes: list[str] = []
-        self.attempts: list[dict] = []
-        self.variants: dict[str, dict] = {}
-        self.name = None
-        self.description = None
-        self.torch_model = None
-        self.evaluation = None
-        self.versions = {"torch": None, "onnxscript": None}
-        self.strategies = None
-        self.upgrade = None  # export.upgrade of an imported graph with removed operator versions
-        self.given_sets: list[tuple[str, dict]] = []  # (source, feeds) the caller gave
-        self.dims: dict[str, Dim] = {}
-        self.plan: VerificationPlan | None = None
-
-    def __del__(self):
-        shutil.rmtree(getattr(self, "tmp", ""), ignore_errors=True)
-
-    # -- stage 1: trace (torch) ----------------------------------------------------------------
-    def trace_torch(self, model, example_inputs, input_names, output_names, dynamic_axes, inputs, dims,
-                    value_ranges, class_axes, allow_pickle) -> dict:
-        with self.steps.step("load the model and run it in PyTorch") as st:
-            from . import _export as tx
-
-            if isinstance(model, (str, Path)):
-                self.name = str(model).rpartition(":")[2].rpartition("/")[2].removesuffix(".pt").removesuffix(".pth")
-                model = tx.resolve_model(str(model), allow_pickle=allow_pickle)
-            self.versions = tx.versions()
-            declared = tx.declared_spec(model) or {}
-            if not self.name:
-                self.name = type(model).__name__
-            if example_inputs is not None:
-                spec, feeds = tx.spec_from_examples(model, example_inputs, input_names, dynamic_axes)
-                # The model's own declarations still name outputs and class axes.
-                spec.class_axes.update(declared.get("class_axes", {}))
-                spec.output_names = list(declared["outputs"]) if declared.get("outputs") else None
-                spec.description = declared.get("description")
-                examples_given = True
-            else:
-                if inputs:
-                    spec = ExportSpec(inputs=[parse_input(s) for s in inputs])
-                elif declared:
-                    spec = from_declared(declared)
+    with ctx.steps.step(f"optimize ({optimize}) and verify the fp32 variant") as st:
+        target = stage / FP32_FILE
+        against = "torch" if graph.strategy != "onnx-import" else "python"
+        # Optimizing is polyonnx's choice, not the user's: when ONNX Runtime cannot optimize a
+        # graph it runs (silero-vad's nested If at BASIC), or the optimized graph differs, the
+        # graph ships as it was, with a note. Only a graph that fails as given is refused.
+        for level in dict.fromkeys((optimize, "none")):
+            try:
+                if level == "none":
+                    shutil.copyfile(graph.path, target)
                 else:
-                    raise PolyonnxError(
-                        "export (spec)", f"no inputs are known for model '{self.name}'",
-                        "pass --input 'NAME:DTYPE[DIMS]' (e.g. --input 'x:float32[batch,3]'), give example_inputs, "
-                        "or declare polyonnx_spec on the model (README: 'Declaring inputs on the model')",
-                    )
-                examples_given = False
-            # The user's dims and ranges apply whether or not example inputs were given.
-            _apply_user_dims(spec, dims, examples_fixed=examples_given)
-            _apply_user_ranges(spec, value_ranges)
-            if not examples_given:
-                feeds = tx.example_feeds(spec, model)
-            spec.class_axes.update(class_axes)
-            spec.output_names = list(output_names) if output_names else spec.output_names
-            self.description = spec.description or declared.get("description")
-            self.spec, self.torch_model, self.declared = spec, model, declared
-            self.input_names = [s.name for s in spec.inputs]
-
-            # Constraints: the user's, then the model's own failures at probe sizes in PyTorch.
-            self.dims = {d: make_dim(d, spec.dims[d], spec.dim_given.get(d)) for d in spec.dim_names()}
-            inputs_now = self.input_manifest()
-
-            def probe(sizes):
-                try:
-                    tx.torch_outputs(model, make_feeds(inputs_now, sizes, seed=101), self.input_names)
-                    return None
-                except Exception as e:  # the model's own error is the discovered reason
-                    return tx.condense(e, 240)
-
-            try:  # the example first: a model that fails there is wrong about its inputs, not its sizes
-                tx.torch_outputs(model, feeds, self.input_names)
-            except Exception as e:
-                shapes = {k: list(np.shape(v)) for k, v in feeds.items()}
-                raise PolyonnxError("export (torch)", f"the model itself fails on the example inputs (input shapes "
-                                    f"{shapes}): {tx.condense(e, 300)}",
-                                    "check the --input shapes and static dims against what forward() expects") from e
-            self.dims = discover(self.dims, probe, "torch", affordable=self._affordable, pin=False)
-            self.example_feeds = feeds
-            self._set_plan(example=feeds, given=self.given_sets)
-            # PyTorch's answers at every size set are the reference for both exporters.
-            self.references = self._torch_references()
-            n_out = len(self.references[0])
-            if spec.output_names is None:
-                spec.output_names = ["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]
-            if len(spec.output_names) != n_out:
-                raise PolyonnxError("export (spec)", f"the model returns {n_out} outputs but {len(spec.output_names)} "
-                                    f"output names were given ({spec.output_names})", "give one name per output")
-            self.references = [dict(zip(spec.output_names, r)) for r in self.references]
-            self.output_specs = self._derive_outputs()
-            st["result"] = self._plan_text()
-
-        from . import _export as tx
-
-        captures = []
-        for strategy in self.strategies or tx.STRATEGIES:
-            with self.steps.step(f"export with the {strategy} exporter and verify against PyTorch") as st:
-                capture = self._capture(strategy)
-                self.attempts.append(capture.record())
-                st["result"] = "passed" if capture.ok else f"rejected: {capture.reason}"
-            captures.append(capture)
-            if capture.ok:
+                    _ort.optimize(graph.path, target, level)
+            except PolyonnxError as e:
+                ctx.notes.append(f"not optimized: {short(e.message, 300)}")
+                continue
+            check, outs = run_check(graph, target, against, "fp32", reference_outputs=graph.references)
+            if against == "python":
+                check["reference"] = "onnx:source"
+            if check["passed"] or not ctx.verify or level == "none":
                 break
+            ctx.notes.append(f"the {level}-optimized graph differs from the reference "
+                             f"({short(failure_text(check), 300)}): shipped unoptimized")
+        if ctx.verify and not check["passed"]:
+            raise VerificationError("optimize", f"the {level}-optimized graph differs from the reference: "
+                                    f"{failure_text(check)}", "export again with --optimize none"
+                                    if level != "none" else "check the model: it differs from its own reference")
+        crash = _ort.probe_load(target)
+        if crash:
+            raise VerificationError("optimize", f"the fp32 graph is unusable: {crash}",
+                                    "export again with --optimize none, and report the model to ONNX Runtime")
+        entry = _variant_entry(target, {"method": "none"}, level, [check], ctx)
+        st["result"] = summary(check)
+    return Variant("fp32", target, entry, tuple(outs), check, level)
+
+
+def _variant_entry(path: Path, quantization: dict, optimization: str, checks: list, ctx: _Context) -> dict:
+    from . import _graph
+
+    model = _graph.load(path)
+    runtimes, why = _graph.runtimes_for(model)
+    for reason in why:
+        ctx.notes.append(f"{path.name} will not load in {reason}")
+    entry = {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
+             "opset": _graph.opset_of(model), "ir_version": int(model.ir_version),
+             "optimization": optimization, "quantization": quantization, "runtimes": runtimes}
+    domains = _graph.domains_of(model)
+    if domains:
+        entry["domains"] = domains
+    if ctx.verify:
+        entry["verification"] = checks
+    return entry
+
+
+# -- stage 3: quantized variant ----------------------------------------------------------------------
+def quantize_variant(graph: Graph, fp32: Variant, stage: Path, opts, ctx: _Context) -> tuple[Variant | None, dict]:
+    """Build and measure the candidates (autoquant); the chosen one, checked against fp32 on the
+    plan, and the quantization report. None when no candidate earns its place."""
+    from . import _ort
+    from . import autoquant as aq
+
+    label = "measure quantization candidates (auto)" if opts.mode == "auto" else f"quantize ({opts.mode})"
+    with ctx.steps.step(label) as st:
+        # Quantize from a BASIC-level graph: `extended` fusions (FusedMatMul...) are not quantizable.
+        basic_path = ctx.tmp / "fp32-basic.onnx"
+        if fp32.optimization in ("basic", "none"):
+            # "none" here means BASIC failed or changed the answers: quantize the graph as shipped.
+            shutil.copyfile(fp32.path, basic_path)
         else:
-            for failed in [c for c in captures if c.ran]:
-                with self.steps.step(f"find the sizes where the {failed.strategy} graph is right") as st:
-                    capture = self._narrow(failed)
-                    st["result"] = ("passed inside narrower constraints: " + self._plan_text()
-                                    if capture.ok else "no narrower constraints make it right")
-                if capture.ok:
-                    self.attempts.append({**capture.record(), "strategy": failed.strategy})
-                    break
-        if capture.ok:
-            self.strategy = capture.strategy
-            self.raw_path = capture.path
-        if not capture.ok:
-            lines = "; ".join(f"{a['strategy']}: {a['reason']}" for a in self.attempts if not a["ok"])
-            raise VerificationError(
-                "export (verify)", f"no exporter produced a graph that works at every declared size ({lines})",
-                "if a dim cannot really vary, declare it static (a number in --input); otherwise look for "
-                "size-dependent Python control flow or .view(<constant>) in forward()",
-                details={"attempts": self.attempts},
-            )
-        return declared
-
-    def _affordable(self, sizes: dict) -> bool:
-        """Whether probing at ``sizes`` stays cheap: all inputs together at most 8M elements."""
-        total = 0
-        for spec in self.spec.inputs:
-            n = 1
-            for d in spec.shape:
-                n *= int(sizes.get(d, 1)) if isinstance(d, str) else int(d)
-            total += n
-        return total <= 1 << 23
-
-    def _torch_references(self) -> list:
-        """PyTorch's outputs at every run of the plan (a list per run, in the model's output order)."""
-        from . import _export as tx
-
-        refs = []
-        for plan, f, src in zip(self.plans, self.plan_feeds, self.plan_sources):
+            _ort.optimize(graph.path, basic_path, "basic")
+        job = aq.QuantJob(inputs=graph.input_manifest(), output_specs=list(graph.output_specs),
+                          dims=graph.dims_manifest(), example_dims={d: x.example for d, x in graph.dims.items()},
+                          plan_feeds=graph.plan_feeds, declared=dict(graph.declared), torch_model=graph.torch_model,
+                          fp32=fp32.entry, basic_path=basic_path, tmp=ctx.tmp, notes=ctx.notes)
+        cands = aq.build_candidates(job, opts, ctx.steps)
+        fp32_bytes = fp32.entry["bytes"]
+        for c in cands:
+            if not c.entry:
+                c.entry = aq.record(c, fp32_bytes)
+                c.entry.setdefault("quantization", c.quantization)
+        built = [c for c in cands if c.path is not None]
+        evaluation, fp32_task = aq.measure_accuracy(job, built, fp32.path, opts) if built else ({}, None)
+        if opts.mode != "auto":
+            opts.runtimes = ("python",)
+        latency = aq.measure_latency(job, built, fp32.path, opts, ctx.steps) if built else {}
+        chosen = aq.decide(cands, opts)
+        report = {"mode": opts.mode, "max_drop": opts.max_drop,
+                  "evaluation": {**evaluation, "latency_sizes": latency.get("latency_sizes", {}),
+                                 "threads": opts.threads},
+                  "fp32": {"bytes": fp32_bytes, "task_metric": fp32_task, "latency_ms": latency.get("fp32", {})},
+                  "candidates": [c.entry for c in cands], "chosen": chosen.name if chosen else None,
+                  "summary": aq.summary(cands, chosen, opts)}
+        if opts.extra.get("show_table", True):
+            for line in _candidate_lines(report):
+                ctx.steps.note(line)
+        if chosen is None:
+            ctx.notes.append(report["summary"])
+            st["result"] = report["summary"]
+            return None, report
+        name = chosen.kind  # 'int8', 'int4' or 'fp16': the variant's name
+        target = stage / chosen.file
+        shutil.copyfile(chosen.path, target)
+        check, outs = run_check(graph, target, "fp32", name, reference_outputs=fp32.outputs, variant=name)
+        if ctx.verify and not check["passed"]:
+            target.unlink()
+            chosen.entry["accepted"] = False
+            chosen.entry["chosen"] = False
+            chosen.entry["reason"] = f"differs from fp32 beyond tolerance at the verification sizes ({failure_text(check)})"
+            report["chosen"] = None
+            report["summary"] = f"{name} not shipped: it {chosen.entry['reason']}"
+            ctx.notes.append(report["summary"])
+            if not ctx.steps.enabled:
+                print(f"warning: {report['summary']}", file=sys.stderr)
+            st["result"] = "rejected: " + report["summary"]
+            return None, report
+        if chosen.kind == "int8" and chosen.quantization.get("method") == "static":
             try:
-                refs.append(tx.torch_outputs(self.torch_model, f, self.input_names))
-            except PolyonnxError:
-                raise
-            except Exception as e:
-                shapes = {k: list(v.shape) for k, v in f.items()}
-                first = "the example inputs" if src == "example" else (
-                    "a given feed set" if src != "generated" else f"sizes {plan}")
-                raise PolyonnxError(
-                    "export (torch)", f"the model itself fails on {first} (input shapes {shapes}): "
-                    f"{tx.condense(e, 300)}",
-                    "check the --input shapes and static dims against what forward() expects"
-                    if src != "generated" else
-                    "the model does not accept these sizes: give the dim's constraints with --dim "
-                    "NAME=SIZE,min=N,multiple_of=N (dims= in the API), or declare it static",
-                ) from e
-        return refs
+                feeds, _, _, _, _ = aq.evaluation_set(job, opts)
+                report["worst_tensors"] = _worst(basic_path, target, feeds[:4])
+            except Exception as e:  # diagnostics only: never fail an export over them
+                ctx.notes.append(f"QDQ loss diagnosis failed: {type(e).__name__}: {e}")
+        entry = _variant_entry(target, chosen.quantization, "basic", [check], ctx)
+        if fp32.optimization == "extended":
+            ctx.notes.append(f"{name} is quantized from the basic-level graph (extended fusions are not quantizable)")
+        st["result"] = f"{report['summary']}; {entry['bytes'] / 1e6:.2f} MB; " + summary(check)
+    return Variant(name, target, entry, tuple(outs), check, "basic"), report
 
-    def _narrow(self, capture: "Capture") -> "Capture":
-        """When no exporter's graph is right at every planned size, find the sizes where this one
-        is: the same discovery, with 'the graph gives PyTorch's answers' as the probe (a padding or
-        window computed at trace time makes a graph right only on a stride PyTorch itself does not
-        need). Constraints only narrow; the narrowed plan is verified from scratch."""
-        from . import _export as tx
-        from . import _ort
 
-        sess = _ort.session(capture.path, quiet=True, stage="export (verify)")
-        names = self.spec.output_names
-        tol = tolerance("fp32", "torch")
+# -- stage 4: task metrics ---------------------------------------------------------------------------
+def evaluate(graph: Graph, variants: dict[str, Variant], stage: Path, ctx: _Context) -> None:
+    """Accuracy of every variant on the model's labelled data (``polyonnx_evaluation``), written
+    into the variants' manifest entries."""
+    hook = getattr(graph.torch_model, "polyonnx_evaluation", None)
+    if hook is None:
+        return
+    from . import _ort
 
-        def probe(sizes):
-            feeds = make_feeds(self.input_manifest(), sizes, seed=101)
-            try:
-                ref = dict(zip(names, tx.torch_outputs(self.torch_model, feeds, self.input_names)))
-            except Exception as e:
-                return tx.condense(e, 240)
-            try:
-                got = _ort.run(sess, feeds, names, stage="export (verify)")
-            except PolyonnxError as e:
-                return _ort_reason(e.message)
-            res, ok = compare_outputs(got, ref, self.output_specs, tol)
-            if ok:
-                return None
-            bad = next(n for n, m in res.items() if not m["passed"])
-            m = res[bad]
-            return (f"output '{bad}' differs from PyTorch" if "shape_mismatch" in m else
-                    f"output '{bad}' differs from PyTorch (max_abs {m['max_abs']:.3g}, cosine {m['cosine']:.6f})")
+    with ctx.steps.step("evaluate every variant on the model's labelled data") as st:
+        ev = hook()
+        labels = np.asarray(ev["labels"])
+        results = []
+        for vname, variant in variants.items():
+            sess = _ort.session(variant.path, stage="evaluate")
+            got = _ort.run(sess, ev["feeds"], [ev["output"]], stage="evaluate")[ev["output"]]
+            axis = graph.spec.class_axes.get(ev["output"], -1)
+            acc = float((np.argmax(got, axis=axis) == labels).mean())
+            variant.entry["evaluation"] = {"metric": ev.get("metric", "accuracy"), "value": acc,
+                                           "samples": int(labels.shape[0]), "dataset": ev.get("dataset", "")}
+            results.append(f"{vname} {acc:.4f}")
+        torch_acc = getattr(graph.torch_model, "torch_accuracy", None)
+        if torch_acc is not None:
+            results.append(f"torch {torch_acc:.4f}")
+        st["result"] = f"{ev.get('metric', 'accuracy')}: " + ", ".join(results)
 
-        if probe({d: x.example for d, x in self.dims.items()}) is not None:
-            return capture
-        before = dict(self.dims)
-        try:
-            self.dims = discover(self.dims, probe, f"the {capture.strategy} graph", affordable=self._affordable,
-                                 pin=False)
-        except PolyonnxError:  # right at its example only: no narrower constraints help
-            return capture
-        if self.dims == before:
-            return capture
-        self._set_plan(example=self.example_feeds, given=self.given_sets)
-        self.references = [dict(zip(names, r)) for r in self._torch_references()]
-        self.output_specs = self._derive_outputs()
-        t0 = time.perf_counter()
-        try:
-            reason, _ = self._check_candidate(capture.path)
-        except PolyonnxError as e:
-            reason = e.message
-        if reason is not None:
-            self.dims = before
-            self._set_plan(example=self.example_feeds, given=self.given_sets)
-            self.references = [dict(zip(names, r)) for r in self._torch_references()]
-            self.output_specs = self._derive_outputs()
-            return capture
-        changed = [describe(self.dims[d]) for d in self.dims if self.dims[d] != before[d]]
-        self.notes.append(f"the {capture.strategy} graph is right only inside narrower constraints: " + "; ".join(changed))
-        return Capture(capture.strategy, capture.path, None, round(capture.seconds + time.perf_counter() - t0, 2))
 
-    def _save_with_shapes(self, model, shapes: dict, path: Path) -> None:
-        """Save ``model`` with its io shapes named as the manifest names them (metadata only). Some
-        graphs' nested If branches fail ONNX Runtime's type inference once an input dim is pinned or
-        renamed (silero-vad): those keep the graph's own io shapes, and the manifest and every
-        runtime's feed check still enforce the manifest's."""
-        from . import _graph, _ort
+# -- stage 5: the same answers in Node ---------------------------------------------------------------
+def check_node(graph: Graph, stage: Path, ctx: _Context) -> None:
+    """Run every variant in onnxruntime-node (the polyonnx JS package, in the Node worker) against
+    ONNX Runtime Python before the bundle is renamed into place. Without Node the check is
+    skipped and the manifest says so; a check that runs and fails fails the export."""
+    from .runtimes import available
+    from .verify import verify_bundle
 
-        named = _graph.copy(model)
-        _graph.set_io_shapes(named, shapes)
-        _graph.save(named, path)
-        try:
-            _ort.session(path, level="none", stage="export (import)", quiet=True)
-        except PolyonnxError as e:
-            _graph.save(model, path)
-            _ort.session(path, level="none", stage="export (import)", quiet=True)  # as given, it must load
-            self.notes.append(f"the graph keeps its own input/output shapes: with the manifest's, ONNX Runtime "
-                              f"refuses it ({_short(e.message, 200)})")
-
-    def _tie(self, groups: list[list[str]]) -> None:
-        """Merge dims found to run only when equal into the first of each group, in the input specs
-        and the constraints, with the reason in the kept dim's origin."""
-        for keep, *others in groups:
-            rename = {o: keep for o in others}
-            for spec in self.spec.inputs:
-                spec.shape = [rename.get(d, d) if isinstance(d, str) else d for d in spec.shape]
-            for o in others:
-                self.dims.pop(o, None)
-                self.spec.dims.pop(o, None)
-            dim = self.dims[keep]
-            origin = dict(dim.origin, example=f"discovered: tied with {', '.join(others)} (they run in onnxruntime "
-                                              "only when equal)")
-            self.dims[keep] = replace(dim, origin=origin)
-            self.notes.append(f"dims {keep} and {', '.join(others)} run only when equal: they are one dim, '{keep}'")
-
-    def _capture(self, strategy: str) -> "Capture":
-        """One exporter's attempt as a value: the graph, or why it lost (the exporters raise anything;
-        it is condensed into the reason rather than propagated, so the next strategy can run)."""
-        from . import _export as tx
-
-        t0 = time.perf_counter()
-        path = self.tmp / f"{strategy}.onnx"
-        ran = False
-        try:
-            tx.export_with(strategy, self.torch_model, self.spec, self.plan_feeds[0], self.spec.output_names,
-                           self.opset, path)
-            reason, ran = self._check_candidate(path)
-        except PolyonnxError as e:
-            reason = e.message
-        except Exception as e:
-            reason = f"export failed: {tx.condense(e)}"
-        return Capture(strategy, path if (reason is None or ran) else None, reason,
-                       round(time.perf_counter() - t0, 2), ran)
-
-    def _set_plan(self, example: dict | None = None, given=(), random_ok: bool = True) -> None:
-        self.plan = make_plan(self.dims, self.input_manifest(), example=example, given=given, random_ok=random_ok)
-        self.dims = dict(self.plan.dims)
-
-    # The plan's views, by the names autoquant and the checks read.
-    @property
-    def plans(self) -> list[dict]:
-        return self.plan.sizes
-
-    @property
-    def plan_feeds(self) -> list[dict]:
-        return self.plan.feeds
-
-    @property
-    def plan_sources(self) -> list[str]:
-        return [r.source for r in self.plan.runs]
-
-    def _plan_text(self) -> str:
-        return self.plan.describe()
-
-    def input_manifest(self) -> list[dict]:
-        return [s.to_manifest() for s in self.spec.inputs]
-
-    def _derive_outputs(self, graph=None) -> list[dict]:
-        """Output shapes from the reference runs: static where every run agrees (and the graph, when
-        given, does not call the axis symbolic), a dim name where the axis follows one input dim, a
-        derived dim otherwise. The same dim model as the inputs, checked against every verified run."""
-        specs = []
-        self.derived_dims = {}
-        from .feeds import dtype_name
-
-        declared = {}
-        if graph is not None:
-            from . import _graph
-
-            declared = {n: dims for n, _, dims in _graph.io_shapes(graph, "outputs")}
-        for oname in self.spec.output_names:
-            shapes = [r[oname].shape for r in self.references]
-            ranks = {len(s) for s in shapes}
-            if len(ranks) != 1:
-                raise PolyonnxError("export (torch)", f"output '{oname}' changes rank with input sizes {shapes}",
-                                    "outputs must keep their rank")
-            rank = ranks.pop()
-            graph_dims = declared.get(oname) or [None] * rank
-            if len(graph_dims) != rank:
-                graph_dims = [None] * rank
-            shape = []
-            for axis in range(rank):
-                sizes = [s[axis] for s in shapes]
-                follows = [d for d in self.spec.dims if all(p.get(d) == n for p, n in zip(self.plans, sizes))]
-                if len(set(sizes)) == 1 and (graph is None or isinstance(graph_dims[axis], int) or not follows):
-                    symbolic = graph is not None and not isinstance(graph_dims[axis], int)
-                    if not symbolic:
-                        shape.append(int(sizes[0]))
-                        continue
-                elif follows:
-                    shape.append(follows[0])
-                    continue
-                from . import _graph
-
-                dname = _graph.sanitize_dim(f"{oname}_dim{axis}", f"output{len(specs)}_dim{axis}")
-                self.derived_dims[dname] = {"example": int(sizes[0]), "verified": sorted(set(int(n) for n in sizes)),
-                                            "derived": True}
-                shape.append(dname)
-            spec = {"name": oname, "dtype": dtype_name(self.references[0][oname].dtype), "shape": shape}
-            if oname in self.spec.class_axes:
-                spec["class_axis"] = int(self.spec.class_axes[oname])
-            specs.append(spec)
-        unknown = set(self.spec.class_axes) - set(self.spec.output_names)
-        if unknown:
-            raise PolyonnxError("export (spec)", f"class axes given for unknown outputs {sorted(unknown)}",
-                                f"the outputs are {self.spec.output_names}")
-        return specs
-
-    def _check_candidate(self, path: Path) -> tuple[str | None, bool]:
-        """(None, True) if the graph at ``path`` is good, else (why not, whether it got as far as
-        running: a graph that runs but is wrong at some sizes may be right inside narrower
-        constraints). Also tidies its io metadata."""
-        from . import _graph
-
-        model = _graph.load(path)
-        graph_inputs = {n: dims for n, _, dims in _graph.io_shapes(model, "inputs")}
-        for s in self.spec.inputs:
-            dims = graph_inputs.get(s.name)
-            if dims is None:
-                return f"the graph has no input '{s.name}' (it has {sorted(graph_inputs)})", False
-            for axis, want in enumerate(s.shape):
-                got = dims[axis] if axis < len(dims) else None
-                if isinstance(want, str) and isinstance(got, int):
-                    return (f"input '{s.name}' declared dim '{want}' is dynamic, but the graph fixed axis {axis} "
-                            f"to {got}"), False
-        graph_outputs = {n: dims for n, _, dims in _graph.io_shapes(model, "outputs")}
-        for o in self.output_specs:
-            dims = graph_outputs.get(o["name"])
-            if dims is None:
-                return f"the graph has no output '{o['name']}' (it has {sorted(graph_outputs)})", False
-            for axis, want in enumerate(o["shape"]):
-                got = dims[axis] if axis < len(dims) else None
-                if isinstance(want, str) and isinstance(got, int):
-                    sizes = sorted({int(r[o['name']].shape[axis]) for r in self.references})
-                    return (f"output '{o['name']}' axis {axis} follows '{want}' (sizes {sizes} in PyTorch), "
-                            f"but the graph fixed it to {got}"), False
-        self._bound_indices(model, negative=False)
-        # Name the graph's symbolic dims as the manifest does (metadata only).
-        _graph.set_io_shapes(model, {s.name: s.shape for s in self.spec.inputs} |
-                             {o["name"]: o["shape"] for o in self.output_specs})
-        _graph.save(model, path)
-        check, _ = self._run_check(path, "torch", "fp32", reference_outputs=self.references)
-        if not check["passed"]:
-            return _failure_text(check), True
-        self.torch_check = check
-        return None, True
-
-    def _bound_indices(self, model, *, negative: bool) -> None:
-        """Integer inputs that index a constant table get the bound the graph proves, unless the
-        user gave one. Imports keep ONNX's negative indices ([-rows, rows-1], what ORT runs);
-        a torch export allows [0, rows-1], what nn.Embedding accepts."""
-        from . import _graph
-
-        for name, (rows, why) in _graph.index_bounds(model).items():
-            spec = next((s for s in self.spec.inputs if s.name == name), None)
-            if spec is None or spec.value_range_origin == "user":
-                continue
-            spec.value_range = [-rows if negative else 0, rows - 1]
-            spec.value_range_origin = why
-            if spec.verified_range is None or spec.verified_range[1] > rows - 1 or spec.verified_range[0] < -rows:
-                spec.verified_range = [0, rows - 1]
-
-    def _run_check(self, path: Path, against: str, kind: str, *, reference_outputs, stage="export (verify)",
-                   variant="fp32"):
-        """Run ``path`` in ONNX Runtime Python at every size set and compare with the references."""
-        from . import _ort
-
-        sess = _ort.session(path, stage=stage)
-        tol = tolerance(kind, against)
-        per_output = {o["name"]: [] for o in self.output_specs}
-        passed, failures, outs = True, [], []
-        for plan, feeds, ref in zip(self.plans, self.plan_feeds, reference_outputs):
-            try:
-                got = _ort.run(sess, feeds, [o["name"] for o in self.output_specs], stage=stage)
-            except PolyonnxError as e:
-                failures.append(f"at {plan}: {e.message.split(': ', 1)[-1]}")
-                passed = False
-                outs.append(None)
-                continue
-            outs.append(got)
-            res, ok = compare_outputs(got, ref, self.output_specs, tol)
-            for oname, m in res.items():
-                if "shape_mismatch" in m:
-                    failures.append(f"at {plan}: output '{oname}' has shape {m['shape_mismatch'][0]}, "
-                                    f"PyTorch gives {m['shape_mismatch'][1]}")
-                elif not m["passed"]:
-                    failures.append(f"at {plan}: output '{oname}' max_abs {m['max_abs']:.3g}, cosine {m['cosine']:.6f}"
-                                    + (f", argmax agreement {m['argmax_agreement']:.3f}"
-                                       if m.get("argmax_agreement") is not None else ""))
-                per_output[oname].append(m)
-            passed &= ok
-        outputs = {}
-        for oname, ms in per_output.items():
-            agg = accumulate([{k: v for k, v in m.items() if k != "passed"} for m in ms if "shape_mismatch" not in m])
-            agg["passed"] = bool(ms) and all(m["passed"] for m in ms) and len(ms) == len(self.plans)
-            outputs[oname] = agg
-        check = {"runtime": "python", "variant": variant,
-                 "reference": "torch" if against == "torch" else f"python:{against}" if against == "fp32" else against,
-                 "passed": bool(passed and not failures), "sizes": [dict(p) for p in self.plans],
-                 "outputs": outputs, "tolerance": {k: v for k, v in tol.items() if v is not None}}
-        if failures:
-            check["error"] = "; ".join(failures[:6])
-        return check, outs
-
-    # -- stage 1 (alternative): import an existing .onnx ----------------------------------------
-    def import_onnx(self, path: Path, user_inputs: list[str] | None, dims: dict, value_ranges: dict,
-                    class_axes: dict) -> None:
-        from . import _graph, _ort, _upgrade
-
-        with self.steps.step(f"import {path}") as st:
-            if not path.is_file():
-                raise PolyonnxError("export (import)", f"no such file '{path}'", "check the .onnx path")
-            model = _graph.load(path, stage="export (import)")
-            self.name = path.stem if path.stem != "model" else path.parent.name or path.stem
-            dropped = _graph.normalize_inputs(model)
-            if dropped:
-                self.notes.append(f"{len(dropped)} initializers were listed among the graph inputs (old IR); "
-                                  "they are weights, not inputs, and were dropped from the inputs")
-            test_sets = _test_data_sets(path, model)
-            given = list(self.given_sets) + [("test_data", f) for f in test_sets]
-            model, self.upgrade = _upgrade.load_for_ort(model, [f for _, f in given])
-            if self.upgrade:
-                self.notes.append(f"upgraded from opset {self.upgrade['from_opset']} to {self.upgrade['to_opset']}: "
-                                  f"{self.upgrade['reason']}; checked against onnx's reference evaluator")
-            inputs, all_dims = _import_inputs(model, user_inputs)
-            for spec in inputs:
-                if spec.name in value_ranges:
-                    apply_range(spec, value_ranges[spec.name])
-            self.spec = ExportSpec(inputs=inputs, dims=all_dims, class_axes=dict(class_axes))
-            self._bound_indices(model, negative=True)
-            arbitrary = []
-            for spec in inputs:
-                if spec.verified_range is None and spec.value_range is None and spec.dtype.startswith(("int", "uint")):
-                    spec.verified_range = [0, 9]
-                    arbitrary.append(spec.name)
-                    self.notes.append(f"input '{spec.name}' is integer with no range the graph proves: verified with "
-                                      "values 0..9 (give --range or --feeds for other values)")
-            self.spec.output_names = [n for n, _, _ in _graph.io_shapes(model, "outputs")]
-            self.input_names = [s.name for s in inputs]
-            pins = {s.name: s.shape for s in inputs}
-            source = self.tmp / "source.onnx"
-            self._save_with_shapes(model, pins, source)
-            sess = _ort.session(source, level="none", stage="export (import)", quiet=True)
-            outputs = self.spec.output_names
-
-            seen: dict[tuple, str | None] = {}
-
-            def probe(sizes):
-                key = tuple(sorted(sizes.items()))
-                if key not in seen:
-                    try:
-                        _ort.run(sess, make_feeds(self.input_manifest(), sizes, seed=101), outputs,
-                                 stage="export (import)")
-                        seen[key] = None
-                    except PolyonnxError as e:
-                        seen[key] = _ort_reason(e.message)
-                return seen[key]
-
-            # Example sizes: the given feeds' sizes, else the user's, else 2 (moved up until the graph runs).
-            if given:
-                for d, n in sizes_of(self.input_manifest(), given[0][1]).items():
-                    all_dims[d] = n if d not in (dims or {}) else all_dims[d]
-            _apply_user_dims(self.spec, dims, examples_fixed=False, traced=False)
-            self.dims = {d: make_dim(d, all_dims[d], self.spec.dim_given.get(d)) for d in self.spec.dim_names()}
-            random_ok = True
-            defaults = {d: x.example for d, x in self.dims.items() if not x.given("example")}
-            err = probe({d: x.example for d, x in self.dims.items()})
-            if err is not None and self.dims:
-                found = first_working(self.dims, probe)
-                if found is not None:
-                    self.dims = {d: replace(x, example=found[d]) for d, x in self.dims.items()}
-                    err = None
-            if err is not None:
-                if not given:
-                    raise VerificationError(
-                        "export (import)", f"the imported graph fails on generated feeds at sizes "
-                        f"{ {d: x.example for d, x in self.dims.items()} }: {err}",
-                        "give feeds it can run (--feeds FILE.npz, feeds= in the API: arrays named after the inputs, "
-                        "e.g. valid indices or shape tensors), a value range (--range NAME=LOW:HIGH), or the dims' "
-                        "sizes and constraints (--dim NAME=SIZE,min=N,multiple_of=N)")
-                random_ok = False
-                self.notes.append(f"generated feeds do not run ({_short(err)}): verified on the given feeds only")
-            elif self.dims:
-                self._tie(find_ties(self.dims, probe))
-                examples = lower({d: x.example for d, x in self.dims.items()},
-                                 {d: n for d, n in defaults.items() if d in self.dims}, probe)
-                self.dims = {d: replace(x, example=examples[d]) for d, x in self.dims.items()}
-                # A maximum found with made-up values of an integer input (silero-vad's sample rate picks
-                # a branch) would refuse real inputs ORT runs: none is claimed then.
-                self.dims = discover(self.dims, probe, "onnxruntime", affordable=self._affordable,
-                                     find_max=not arbitrary)
-                if arbitrary:
-                    self.notes.append(f"no maximum size was searched: input(s) {', '.join(arbitrary)} got made-up values, "
-                                      "which may take another branch than real ones")
-            self.spec.dims = {d: x.example for d, x in self.dims.items()}
-            self._set_plan(given=given, random_ok=random_ok)
-            # No PyTorch here: the imported graph as given is the reference for the optimized one.
-            self.references = []
-            dropped = []
-            for i, (plan, f, src) in enumerate(zip(self.plans, self.plan_feeds, self.plan_sources)):
-                try:
-                    self.references.append(_ort.run(sess, f, outputs, stage="export (import)"))
-                except PolyonnxError as e:
-                    if src == "generated" and given:
-                        # Random values of an index or shape input can be invalid at one size set and
-                        # valid at another; with real feeds given, such a set is dropped, not fatal.
-                        dropped.append((i, plan, e.message.split(": ", 1)[-1]))
-                        continue
-                    raise VerificationError(
-                        "export (import)", f"the imported graph fails on the {src} feeds at sizes {plan}: {e.message}",
-                        "check the given feeds, or the dims' constraints (--dim NAME=SIZE,min=N,multiple_of=N)",
-                    ) from None
-            if dropped:
-                self.plan = self.plan.without(i for i, _, _ in dropped)
-                self.notes.append(f"{len(dropped)} generated feed sets do not run (e.g. at {dropped[0][1]}: "
-                                  f"{_short(dropped[0][2])}) and were dropped; the given feeds were verified")
-            self.output_specs = self._derive_outputs(graph=model)
-            self._save_with_shapes(model, {s.name: s.shape for s in inputs} | {o["name"]: o["shape"] for o in self.output_specs},
-                                   source)
-            self.raw_path = source
-            self.strategy = "onnx-import"
-            self.torch_check = None
-            self.attempts.append({"strategy": "onnx-import", "ok": True})
-            self.declared = {}
-            st["result"] = (f"{len(inputs)} inputs, {len(self.output_specs)} outputs; " + self._plan_text()
-                            + (f"; feeds: {self.plan.sources}" if given else ""))
-
-    # -- stage 2: optimize + fp32 variant ---------------------------------------------------------
-    def write_fp32(self, stage: Path) -> None:
-        from . import _ort
-
-        with self.steps.step(f"optimize ({self.optimize}) and verify the fp32 variant") as st:
-            target = stage / FP32_FILE
-            against = "torch" if self.strategy != "onnx-import" else "python"
-            # Optimizing is polyonnx's choice, not the user's: when ONNX Runtime cannot optimize a
-            # graph it runs (silero-vad's nested If at BASIC), or the optimized graph differs, the
-            # graph ships as it was, with a note. Only a graph that fails as given is refused.
-            for level in dict.fromkeys((self.optimize, "none")):
-                try:
-                    if level == "none":
-                        shutil.copyfile(self.raw_path, target)
-                    else:
-                        _ort.optimize(self.raw_path, target, level)
-                except PolyonnxError as e:
-                    self.notes.append(f"not optimized: {_short(e.message, 300)}")
-                    continue
-                check, outs = self._run_check(target, against, "fp32", reference_outputs=self.references)
-                if against == "python":
-                    check["reference"] = "onnx:source"
-                if check["passed"] or not self.verify or level == "none":
-                    break
-                self.notes.append(f"the {level}-optimized graph differs from the reference ({_short(_failure_text(check), 300)}): "
-                                  "shipped unoptimized")
-            if self.verify and not check["passed"]:
-                raise VerificationError("optimize", f"the {level}-optimized graph differs from the reference: "
-                                        f"{_failure_text(check)}", "export again with --optimize none"
-                                        if level != "none" else "check the model: it differs from its own reference")
-            self.optimize = level
-            crash = _ort.probe_load(target)
-            if crash:
-                raise VerificationError("optimize", f"the fp32 graph is unusable: {crash}",
-                                        "export again with --optimize none, and report the model to ONNX Runtime")
-            self.fp32_outputs = outs
-            self.fp32_check = check
-            self.variants["fp32"] = self._variant_entry(target, {"method": "none"}, self.optimize, [check])
-            st["result"] = _summary(check)
-
-    def _variant_entry(self, path: Path, quantization: dict, optimization: str, checks: list) -> dict:
-        from . import _graph
-
-        model = _graph.load(path)
-        runtimes, why = _graph.runtimes_for(model)
-        for reason in why:
-            self.notes.append(f"{path.name} will not load in {reason}")
-        entry = {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
-                 "opset": _graph.opset_of(model), "ir_version": int(model.ir_version),
-                 "optimization": optimization, "quantization": quantization, "runtimes": runtimes}
-        domains = _graph.domains_of(model)
-        if domains:
-            entry["domains"] = domains
-        if self.verify:
-            entry["verification"] = checks
-        return entry
-
-    # -- stage 3: quantized variant -----------------------------------------------------------------
-    def quantize(self, stage: Path, opts) -> None:
-        from . import _ort
-        from . import autoquant as aq
-
-        label = "measure quantization candidates (auto)" if opts.mode == "auto" else f"quantize ({opts.mode})"
-        with self.steps.step(label) as st:
-            # Quantize from a BASIC-level graph: `extended` fusions (FusedMatMul...) are not quantizable.
-            self.basic_path = self.tmp / "fp32-basic.onnx"
-            if self.optimize in ("basic", "none"):
-                # "none" here means BASIC failed or changed the answers: quantize the graph as shipped.
-                shutil.copyfile(stage / FP32_FILE, self.basic_path)
-            else:
-                _ort.optimize(self.raw_path, self.basic_path, "basic")
-            cands = aq.build_candidates(self, opts, self.steps)
-            fp32_bytes = self.variants["fp32"]["bytes"]
-            for c in cands:
-                if not c.entry:
-                    c.entry = aq.record(c, fp32_bytes)
-                    c.entry.setdefault("quantization", c.quantization)
-            built = [c for c in cands if c.path is not None]
-            evaluation, fp32_task = aq.measure_accuracy(self, built, stage / FP32_FILE, opts) if built else ({}, None)
-            if opts.mode != "auto":
-                opts.runtimes = ("python",)
-            latency = aq.measure_latency(self, built, stage / FP32_FILE, opts, self.steps) if built else {}
-            chosen = aq.decide(cands, opts)
-            report = {"mode": opts.mode, "max_drop": opts.max_drop,
-                      "evaluation": {**evaluation, "latency_sizes": latency.get("latency_sizes", {}),
-                                     "threads": opts.threads},
-                      "fp32": {"bytes": fp32_bytes, "task_metric": fp32_task, "latency_ms": latency.get("fp32", {})},
-                      "candidates": [c.entry for c in cands], "chosen": chosen.name if chosen else None,
-                      "summary": aq.summary(cands, chosen, opts)}
-            self.quant_report = report
-            if opts.extra.get("show_table", True):
-                for line in _candidate_lines(report):
-                    self.steps.note(line)
-            if chosen is None:
-                self.notes.append(report["summary"])
-                st["result"] = report["summary"]
-                return
-            name = chosen.kind  # 'int8', 'int4' or 'fp16': the variant's name
-            target = stage / chosen.file
-            shutil.copyfile(chosen.path, target)
-            check, outs = self._run_check(target, "fp32", name, reference_outputs=self.fp32_outputs, variant=name)
-            if self.verify and not check["passed"]:
-                target.unlink()
-                chosen.entry["accepted"] = False
-                chosen.entry["chosen"] = False
-                chosen.entry["reason"] = f"differs from fp32 beyond tolerance at the verification sizes ({_failure_text(check)})"
-                report["chosen"] = None
-                report["summary"] = f"{name} not shipped: it {chosen.entry['reason']}"
-                self.notes.append(report["summary"])
-                if not self.steps.enabled:
-                    print(f"warning: {report['summary']}", file=sys.stderr)
-                st["result"] = "rejected: " + report["summary"]
-                return
-            if chosen.kind == "int8" and chosen.quantization.get("method") == "static":
-                try:
-                    feeds, _, _, _, _ = aq.evaluation_set(self, opts)
-                    report["worst_tensors"] = _worst(self.basic_path, target, feeds[:4])
-                except Exception as e:  # diagnostics only: never fail an export over them
-                    self.notes.append(f"QDQ loss diagnosis failed: {type(e).__name__}: {e}")
-            entry = self._variant_entry(target, chosen.quantization, "basic", [check])
-            if self.optimize == "extended":
-                self.notes.append(f"{name} is quantized from the basic-level graph (extended fusions are not quantizable)")
-            self.variants[name] = entry
-            st["result"] = f"{report['summary']}; {entry['bytes'] / 1e6:.2f} MB; " + _summary(check)
-
-    def pin_ir(self, path: Path) -> None:
-        """Keep the IR version of the fp32 graph: onnx 1.23's helpers write IR 14, which
-        onnxruntime-node/web 1.30 refuse (they load up to IR 13)."""
-        from . import _graph
-
-        model = _graph.load(path)
-        want = self.variants["fp32"]["ir_version"]
-        if model.ir_version > want:
-            model.ir_version = want
-            _graph.save(model, path)
-
-    # -- stage 4: task metrics ---------------------------------------------------------------------
-    def evaluate(self, stage: Path) -> None:
-        hook = getattr(self.torch_model, "polyonnx_evaluation", None)
-        if hook is None:
+    with ctx.steps.step("run every variant in Node (onnxruntime-node) against ONNX Runtime Python") as st:
+        ok, why = available("node")
+        bundle = Bundle.load(stage)
+        if not ok:
+            bundle.manifest.setdefault("notes", []).append(
+                f"not checked in Node at export: {why}; run `polyonnx verify` where Node is installed")
+            bundle.save_manifest()
+            st["result"] = f"skipped: {why}"
             return
-        from . import _ort
-
-        with self.steps.step("evaluate every variant on the model's labelled data") as st:
-            ev = hook()
-            labels = np.asarray(ev["labels"])
-            results = []
-            for vname, entry in self.variants.items():
-                sess = _ort.session(stage / entry["file"], stage="evaluate")
-                got = _ort.run(sess, ev["feeds"], [ev["output"]], stage="evaluate")[ev["output"]]
-                axis = self.spec.class_axes.get(ev["output"], -1)
-                acc = float((np.argmax(got, axis=axis) == labels).mean())
-                entry["evaluation"] = {"metric": ev.get("metric", "accuracy"), "value": acc,
-                                       "samples": int(labels.shape[0]), "dataset": ev.get("dataset", "")}
-                results.append(f"{vname} {acc:.4f}")
-            torch_acc = getattr(self.torch_model, "torch_accuracy", None)
-            if torch_acc is not None:
-                results.append(f"torch {torch_acc:.4f}")
-            st["result"] = f"{ev.get('metric', 'accuracy')}: " + ", ".join(results)
-
-    # -- stage 5: the same answers in Node ---------------------------------------------------------
-    def node_check(self, stage: Path) -> None:
-        """Run every variant in onnxruntime-node (the polyonnx JS package, in the Node worker) against
-        ONNX Runtime Python before the bundle is renamed into place. Without Node the check is
-        skipped and the manifest says so; a check that runs and fails fails the export."""
-        from .runtimes import available
-        from .verify import verify_bundle
-
-        with self.steps.step("run every variant in Node (onnxruntime-node) against ONNX Runtime Python") as st:
-            ok, why = available("node")
-            bundle = Bundle.load(stage)
-            if not ok:
-                bundle.manifest.setdefault("notes", []).append(
-                    f"not checked in Node at export: {why}; run `polyonnx verify` where Node is installed")
-                bundle.save_manifest()
-                st["result"] = f"skipped: {why}"
-                return
-            # The feeds verification used (given sets included), not regenerated ones: random
-            # values of an index or shape input may not run.
-            checks = verify_bundle(bundle, runtimes=["node"], feeds=self.plan_feeds, save=True)
-            failed = [c for c in checks if not c["passed"]]
-            if failed:
-                detail = "; ".join(
-                    f"{c['variant']} vs {c['reference']}: " + (c.get("error") or ", ".join(
-                        f"{o} max_abs {m.get('max_abs')}, cosine {m.get('cosine')}"
-                        for o, m in c["outputs"].items() if not m.get("passed", True)))
-                    for c in failed)
-                raise VerificationError(
-                    "export (node)", f"onnxruntime-node does not give ONNX Runtime Python's answers: {detail}",
-                    "inspect with `polyonnx verify` after `polyonnx export --no-verify`; report the model if the "
-                    "difference is a runtime bug", details={"checks": checks})
-            worst = max((m.get("max_abs") or 0.0 for c in checks for m in c["outputs"].values()), default=0.0)
-            st["result"] = f"{len(checks)} checks passed (largest max_abs {worst:.2e})"
-
-    # -- the manifest ------------------------------------------------------------------------------
-    def manifest(self) -> dict:
-        from . import _ort
-
-        dims = self.dims_manifest()
-        fp32 = self.variants["fp32"]
-        m = {
-            "schema_version": _manifest.SCHEMA_VERSION,
-            "name": _identifier(self.name),
-            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "producer": {"polyonnx": __version__, "python": platform.python_version(),
-                         "torch": self.versions.get("torch"), "onnx": _onnx_version(),
-                         "onnxruntime": _ort.version(), "onnxscript": self.versions.get("onnxscript")},
-            "opset": fp32["opset"],
-            "ir_version": fp32["ir_version"],
-            "inputs": self.input_manifest(),
-            "outputs": self.output_specs,
-            "dims": dims,
-            "variants": self.variants,
-            "default_variant": "fp32",
-            "export": {"source": "onnx" if self.strategy == "onnx-import" else "torch",
-                       "strategy": self.strategy, "attempts": self.attempts,
-                       "example_sizes": {k: int(v.example) for k, v in self.dims.items()},
-                       "feeds": self.plan.sources,
-                       "seconds": round(self.seconds, 2)},
-        }
-        if self.upgrade:
-            m["export"]["upgrade"] = self.upgrade
-        if self.description:
-            m["description"] = self.description
-        if self.notes:
-            m["notes"] = list(dict.fromkeys(self.notes))
-        if getattr(self, "quant_report", None):
-            m["quantization_report"] = self.quant_report
-        return m
-
-    def dims_manifest(self) -> dict:
-        return {**self.plan.dims_manifest(), **self.derived_dims}
+        # The feeds verification used (given sets included), not regenerated ones: random
+        # values of an index or shape input may not run.
+        checks = verify_bundle(bundle, runtimes=["node"], feeds=graph.plan_feeds, save=True)
+        failed = [c for c in checks if not c["passed"]]
+        if failed:
+            detail = "; ".join(
+                f"{c['variant']} vs {c['reference']}: " + (c.get("error") or ", ".join(
+                    f"{o} max_abs {m.get('max_abs')}, cosine {m.get('cosine')}"
+                    for o, m in c["outputs"].items() if not m.get("passed", True)))
+                for c in failed)
+            raise VerificationError(
+                "export (node)", f"onnxruntime-node does not give ONNX Runtime Python's answers: {detail}",
+                "inspect with `polyonnx verify` after `polyonnx export --no-verify`; report the model if the "
+                "difference is a runtime bug", details={"checks": checks})
+        worst = max((m.get("max_abs") or 0.0 for c in checks for m in c["outputs"].values()), default=0.0)
+        st["result"] = f"{len(checks)} checks passed (largest max_abs {worst:.2e})"
 
 
-def _read_feed_sets(feeds) -> list[tuple[str, dict]]:
-    """``feeds=``: a dict, a list of dicts, or .npz paths -> [("user", {name: array})]."""
-    if feeds is None:
-        return []
-    items = [feeds] if isinstance(feeds, (dict, str, Path)) else list(feeds)
-    out = []
-    for item in items:
-        if isinstance(item, (str, Path)):
-            try:
-                with np.load(str(item), allow_pickle=False) as z:
-                    item = {k: z[k] for k in z.files}
-            except (OSError, ValueError) as e:
-                raise PolyonnxError("export (feeds)", f"cannot read feeds file '{item}' ({e})",
-                                    "give an .npz with one array per input, named after it (np.savez)") from None
-        if not isinstance(item, dict):
-            raise PolyonnxError("export (feeds)", f"a feed set is a {type(item).__name__}",
-                                "give dicts of input name -> array, or .npz paths")
-        out.append(("user", {k: np.asarray(v) for k, v in item.items()}))
-    return out
+# -- the manifest ------------------------------------------------------------------------------------
+def build_manifest(graph: Graph, variants: dict[str, Variant], report: dict | None, ctx: _Context, *,
+                   name: str, seconds: float) -> dict:
+    from . import _ort
 
-
-def _ort_reason(message: str) -> str:
-    """The informative tail of an ONNX Runtime run error: the node and its status message
-    ('Non-zero status code returned while running Add node. Name:... Status Message: ...')."""
-    for marker in ("Non-zero status code returned while running", "[ONNXRuntimeError]"):
-        if marker in message:
-            return message[message.rindex(marker):] if marker.startswith("Non") else \
-                re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", message[message.index(marker):])
-    return message
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit] + " ..."
-
-
-def _test_data_sets(path: Path, model) -> list[dict]:
-    """Feed sets stored beside a model in the ONNX backend-test layout (test_data_set_*/input_*.pb),
-    matched to graph inputs by the tensor's name, else by order among the real inputs."""
-    import onnx
-    from onnx import numpy_helper
-
-    from . import _graph
-
-    names = [n for n, _, _ in _graph.io_shapes(model, "inputs")]
-    sets = []
-    for folder in sorted(path.parent.glob("test_data_set_*")):
-        files = sorted(folder.glob("input_*.pb"), key=lambda f: int(re.sub(r"\D", "", f.stem) or 0))
-        if not files:
-            continue
-        feeds = {}
-        for i, f in enumerate(files):
-            t = onnx.TensorProto()
-            try:
-                t.ParseFromString(f.read_bytes())
-            except Exception as e:
-                raise PolyonnxError("export (import)", f"'{f}' is not a TensorProto ({type(e).__name__})",
-                                    "remove it, or give feeds with --feeds FILE.npz") from None
-            name = t.name if t.name in names else (names[i] if i < len(names) else None)
-            if name is None:
-                break
-            feeds[name] = numpy_helper.to_array(t)
-        if set(feeds) == set(names):
-            sets.append(feeds)
-    return sets
-
-
-def _import_inputs(model, user_inputs: list[str] | None) -> tuple[list[InputSpec], dict]:
-    """Input specs of an imported graph: its named dims (shared where the graph shares a name),
-    a distinct dim per placeholder axis ('?', '', unk__N), then the user's --input specs on top:
-    name, tie or pin any dim; a mismatch with the graph is an error."""
-    from . import _graph
-
-    inputs, all_dims, taken = [], {}, set()
-    for iname, dtype, shape in _graph.io_shapes(model, "inputs"):
-        named = []
-        for axis, d in enumerate(shape):
-            if isinstance(d, int) and d > 0:
-                named.append(d)
-                continue
-            if isinstance(d, str) and not _graph.is_placeholder(d):
-                dn = _graph.sanitize_dim(d, f"{iname}_dim{axis}")
-            else:
-                dn = _graph.sanitize_dim(f"{iname}_dim{axis}", f"input{len(inputs)}_dim{axis}")
-                while dn in taken and dn not in named:
-                    dn += "_"
-            taken.add(dn)
-            named.append(dn)
-        inputs.append(InputSpec(iname, dtype, named))
-    if user_inputs:
-        by_name = {s.name: s for s in inputs}
-        for text in user_inputs:
-            want = parse_input(text)
-            have = by_name.get(want.name)
-            if have is None:
-                raise PolyonnxError("export (spec)", f"--input names '{want.name}', which the graph does not have",
-                                    f"the graph's inputs are {list(by_name)}")
-            if want.dtype != have.dtype:
-                raise PolyonnxError("export (spec)", f"--input '{want.name}' says {want.dtype}, the graph says {have.dtype}",
-                                    f"write {want.name}:{have.dtype}[...]")
-            if len(want.shape) != len(have.shape):
-                raise PolyonnxError("export (spec)", f"--input '{want.name}' has rank {len(want.shape)}, the graph's "
-                                    f"is {len(have.shape)} {have.shape}", "give one entry per axis")
-            for axis, (w, h) in enumerate(zip(want.shape, have.shape)):
-                if isinstance(h, int) and w != h:
-                    raise PolyonnxError("export (spec)", f"--input '{want.name}' axis {axis} is {w}, but the graph fixes "
-                                        f"it to {h}", f"write {h} there")
-            have.shape = list(want.shape)
-    # Default example sizes: 2 for a leading (batch-like) dim, IMPORT_EXAMPLE for the others. A tiny
-    # H or W "runs" spuriously in many detectors (every stage collapses to 1x1) and hides their
-    # stride; 64 is divisible by the usual strides up to 64, so discovery can find them.
-    for s in inputs:
-        for axis, d in enumerate(s.shape):
-            if isinstance(d, str):
-                all_dims[d] = min(all_dims.get(d, IMPORT_EXAMPLE), DEFAULT_EXAMPLE if axis == 0 else IMPORT_EXAMPLE)
-    return inputs, all_dims
-
-
-def _apply_user_dims(spec: ExportSpec, dims: dict, *, examples_fixed: bool, traced: bool = True) -> None:
-    """``dims=`` / --dim: an example size (int) or constraints (dict) per named dim; merged over the
-    model's own polyonnx_spec. Example inputs fix the example sizes; constraints still apply."""
-    from ._dims import check_user_dim
-
-    known = spec.dim_names()
-    for name, value in (dims or {}).items():
-        if name not in known:
-            raise PolyonnxError("export (spec)", f"--dim {name} names no dynamic dim of the inputs",
-                                f"the dynamic dims are {sorted(known) or 'none'}")
-        given = check_user_dim(name, {**spec.dim_given.get(name, {}), **check_user_dim(name, value)})
-        if "example" in given:
-            if examples_fixed and given["example"] != spec.dims.get(name):
-                raise PolyonnxError("export (spec)", f"--dim {name} gives example {given['example']}, but the example "
-                                    f"inputs have {name}={spec.dims.get(name)}",
-                                    "give only constraints (min/max/multiple_of) with example inputs, or matching sizes")
-            if traced:
-                check_example_size(name, given["example"])
-            spec.dims[name] = given["example"]
-        spec.dim_given[name] = given
-    for name in known:
-        if name not in spec.dims:
-            g = spec.dim_given.get(name, {})
-            m = g.get("multiple_of", 1)
-            # The default example (2) moved up to the first legal size the constraints allow.
-            spec.dims[name] = -(-max(DEFAULT_EXAMPLE, g.get("min", 1)) // m) * m
-
-
-def _apply_user_ranges(spec: ExportSpec, value_ranges: dict) -> None:
-    by_name = {s.name: s for s in spec.inputs}
-    for iname, rng in (value_ranges or {}).items():
-        if iname not in by_name:
-            raise PolyonnxError("export (spec)", f"--range names unknown input '{iname}'", f"the inputs are {list(by_name)}")
-        apply_range(by_name[iname], rng)
+    fp32 = variants["fp32"].entry
+    m = {
+        "schema_version": _manifest.SCHEMA_VERSION,
+        "name": _identifier(name),
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "producer": {"polyonnx": __version__, "python": platform.python_version(),
+                     "torch": graph.versions.get("torch"), "onnx": _onnx_version(),
+                     "onnxruntime": _ort.version(), "onnxscript": graph.versions.get("onnxscript")},
+        "opset": fp32["opset"],
+        "ir_version": fp32["ir_version"],
+        "inputs": graph.input_manifest(),
+        "outputs": list(graph.output_specs),
+        "dims": graph.dims_manifest(),
+        "variants": {n: v.entry for n, v in variants.items()},
+        "default_variant": "fp32",
+        "export": {"source": "onnx" if graph.strategy == "onnx-import" else "torch",
+                   "strategy": graph.strategy, "attempts": list(graph.attempts),
+                   "example_sizes": {k: int(v.example) for k, v in graph.dims.items()},
+                   "feeds": graph.plan.sources,
+                   "seconds": round(seconds, 2)},
+    }
+    if graph.upgrade:
+        m["export"]["upgrade"] = graph.upgrade
+    if graph.description:
+        m["description"] = graph.description
+    if ctx.notes:
+        m["notes"] = list(dict.fromkeys(ctx.notes))
+    if report:
+        m["quantization_report"] = report
+    return m
 
 
 def _quant_options(mode: str, calibration, given):
@@ -1163,29 +444,3 @@ def _onnx_version() -> str:
     import onnx
 
     return onnx.__version__
-
-
-def _failure_text(check: dict) -> str:
-    if check.get("error"):
-        return check["error"]
-    bad = [n for n, m in check["outputs"].items() if not m.get("passed")]
-    return f"outputs {bad} out of tolerance"
-
-
-def _summary(check: dict) -> str:
-    parts = []
-    for oname, m in check["outputs"].items():
-        if m.get("exact") is not None and m.get("max_abs") in (0.0, None):
-            parts.append(f"{oname}: exact" if m.get("exact") else f"{oname}: differs")
-            continue
-        if m.get("max_abs") is None or m.get("cosine") is None:
-            # No comparable run (e.g. --no-verify on a graph that failed): say so, don't format None.
-            parts.append(f"{oname}: not compared")
-            continue
-        text = f"{oname}: max_abs {m['max_abs']:.2e}, cosine {m['cosine']:.6f}"
-        if m.get("argmax_agreement") is not None:
-            text += f", argmax {m['argmax_agreement']:.3f}"
-        parts.append(text)
-    if check.get("error") and not check["passed"]:
-        parts.append(_short(check["error"]))
-    return ("passed; " if check["passed"] else "FAILED; ") + "; ".join(parts)
