@@ -16,6 +16,7 @@ class Steps:
         self.n = 0
         self.stream = stream or sys.stderr
         self.enabled = enabled
+        self.timings: list[tuple[str, float]] = []  # (step, seconds) of every finished step, shown or not
 
     def note(self, text: str) -> None:
         if self.enabled:
@@ -35,8 +36,9 @@ class Steps:
             if self.enabled:
                 print(f"      failed after {time.perf_counter() - start:.1f} s", file=self.stream, flush=True)
             raise
+        self.timings.append((text, time.perf_counter() - start))
         if self.enabled:
-            print(f"      {status['result']} ({time.perf_counter() - start:.1f} s)", file=self.stream, flush=True)
+            print(f"      {status['result']} ({self.timings[-1][1]:.1f} s)", file=self.stream, flush=True)
 
 
 def silent() -> Steps:

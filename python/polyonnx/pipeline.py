@@ -368,6 +368,7 @@ def build_manifest(graph: Graph, variants: dict[str, Variant], report: dict | No
                    "strategy": graph.strategy, "attempts": list(graph.attempts),
                    "example_sizes": {k: int(v.example) for k, v in graph.dims.items()},
                    "feeds": graph.plan.sources,
+                   "stages": [{"stage": text, "seconds": round(sec, 2)} for text, sec in ctx.steps.timings],
                    "seconds": round(seconds, 2)},
     }
     if graph.upgrade:
