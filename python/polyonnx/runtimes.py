@@ -19,7 +19,7 @@ import numpy as np
 from . import _browser
 from ._node import WorkerSession
 from .bundle import Bundle
-from .errors import PolyonnxError
+from .errors import FeedError, PolyonnxError
 from .feeds import as_arrays, check_feeds
 
 # Runtime name -> the word a variant's `runtimes` list uses for it in polyonnx.json.
@@ -32,13 +32,16 @@ def _as_bundle(bundle) -> Bundle:
 
 def _check_feed_names(name: str, feeds: dict, inputs: list[dict]) -> None:
     expected = [spec["name"] for spec in inputs]
+    if not isinstance(feeds, dict):
+        raise FeedError(f"{name} run", f"feeds must be a dict keyed by input name, given {type(feeds).__name__}",
+                        f"pass {{{', '.join(f'{n!r}: ...' for n in expected)}}} (inputs are matched by name)")
     missing = [n for n in expected if n not in feeds]
     unknown = [n for n in feeds if n not in expected]
     if missing or unknown:
         parts = ([f"missing input(s) {', '.join(map(repr, missing))}"] if missing else []) + (
             [f"unknown input(s) {', '.join(map(repr, unknown))}"] if unknown else [])
-        raise PolyonnxError(f"{name} run", "; ".join(parts) + f" (the model's inputs are {', '.join(map(repr, expected))})",
-                            "pass exactly the inputs listed in polyonnx.json, by name")
+        raise FeedError(f"{name} run", "; ".join(parts) + f" (the model's inputs are {', '.join(map(repr, expected))})",
+                        "pass exactly the inputs listed in polyonnx.json, by name")
 
 
 class _Runtime:
