@@ -74,6 +74,37 @@ def set_io_shapes(model: onnx.ModelProto, shapes: dict[str, list]) -> None:
                 d.dim_value = int(w)
 
 
+def external_data_files(path: Path) -> set[str]:
+    """Every file a model's tensors say they live in (ONNX external data), read without loading
+    them: initializers, sparse initializers, Constant attributes, in subgraphs too."""
+    model = onnx.load(str(path), load_external_data=False)
+    found: set[str] = set()
+
+    def tensor(t):
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            found.update(e.value for e in t.external_data if e.key == "location")
+
+    def graph(g):
+        for t in g.initializer:
+            tensor(t)
+        for sp in g.sparse_initializer:
+            tensor(sp.values)
+            tensor(sp.indices)
+        for n in g.node:
+            for a in n.attribute:
+                if a.HasField("t"):
+                    tensor(a.t)
+                for t in a.tensors:
+                    tensor(t)
+                if a.HasField("g"):
+                    graph(a.g)
+                for sub in a.graphs:
+                    graph(sub)
+
+    graph(model.graph)
+    return found
+
+
 def copy(model: onnx.ModelProto) -> onnx.ModelProto:
     out = onnx.ModelProto()
     out.CopyFrom(model)

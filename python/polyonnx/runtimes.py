@@ -19,7 +19,7 @@ import numpy as np
 from . import _browser
 from ._node import WorkerSession
 from .bundle import Bundle
-from .errors import FeedError, PolyonnxError
+from .errors import FeedError, IntegrityError, PolyonnxError
 from .feeds import as_arrays, check_feeds
 
 # Runtime name -> the word a variant's `runtimes` list uses for it in polyonnx.json.
@@ -42,6 +42,20 @@ def _check_feed_names(name: str, feeds: dict, inputs: list[dict]) -> None:
             [f"unknown input(s) {', '.join(map(repr, unknown))}"] if unknown else [])
         raise FeedError(f"{name} run", "; ".join(parts) + f" (the model's inputs are {', '.join(map(repr, expected))})",
                         "pass exactly the inputs listed in polyonnx.json, by name")
+
+
+def _check_external_data_listed(bundle: Bundle, variant: str, path) -> None:
+    """ONNX Runtime reads whatever external data files a model names; only files polyonnx.json
+    lists are hashed, so a model naming any other file is refused (issue #11: an unlisted weights
+    file could be swapped and change the answers with no integrity error)."""
+    from . import _graph
+
+    listed = {e["file"] for e in bundle.variant(variant).get("external_data", [])}
+    unlisted = sorted(_graph.external_data_files(path) - listed)
+    if unlisted:
+        raise IntegrityError("python load", f"variant '{variant}' of '{bundle.name}' reads {', '.join(map(repr, unlisted))}, "
+                             "which polyonnx.json does not list, so nothing checks its bytes",
+                             "re-export the bundle (export lists and hashes every external data file)")
 
 
 class _Runtime:
@@ -68,6 +82,7 @@ class PythonRuntime(_Runtime):
         self.bundle = _as_bundle(bundle)
         self.variant = variant or self.bundle.default_variant
         path = self.bundle.model_path(self.variant, check=True)  # size + sha256 before loading
+        _check_external_data_listed(self.bundle, self.variant, path)
         from . import _ort
 
         # "extended": the highest level polyonnx ships offline (portable to Node and the web).

@@ -337,3 +337,35 @@ def test_a_graph_right_only_on_a_stride_is_kept_inside_it_not_refused(tmp_path):
         np.testing.assert_allclose(node.run({"x": x})["y"], _torch(PadToFour(), x), atol=1e-5)
         e = _error(lambda: node.run({"x": x[:, :10]}))
     assert "'n' is 10, not a multiple of 4" in e.message
+
+
+def test_the_python_runtime_refuses_a_model_that_reads_unlisted_external_data(downup, tmp_path):
+    # Issue #11 item 13: ONNX Runtime reads every file a model names; only listed files are hashed.
+    import json
+    import shutil
+
+    from polyonnx.bundle import sha256_file
+    from polyonnx.errors import IntegrityError
+
+    _, bundle = downup
+    b = tmp_path / "ext"
+    shutil.copytree(bundle.path, b)
+    m = onnx.load(str(b / "model.onnx"))
+    onnx.save_model(m, str(b / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="weights.bin", size_threshold=0)
+    manifest = json.loads((b / "polyonnx.json").read_text())
+    fp32 = manifest["variants"]["fp32"]
+    fp32.update(sha256=sha256_file(b / "model.onnx"), bytes=(b / "model.onnx").stat().st_size)
+    for v in list(manifest["variants"]):
+        if v != "fp32":
+            del manifest["variants"][v]
+    (b / "polyonnx.json").write_text(json.dumps(manifest))
+    with pytest.raises(IntegrityError) as e:
+        polyonnx.runtime("python", b)
+    assert "'weights.bin'" in str(e.value) and "does not list" in str(e.value)
+    fp32["external_data"] = [{"file": "weights.bin", "sha256": sha256_file(b / "weights.bin"),
+                              "bytes": (b / "weights.bin").stat().st_size}]
+    (b / "polyonnx.json").write_text(json.dumps(manifest))
+    x = np.zeros((1, 1, 8, 8), np.float32)
+    with polyonnx.runtime("python", b) as py, polyonnx.runtime("python", bundle) as ref:
+        np.testing.assert_array_equal(py.run({"x": x})["y"], ref.run({"x": x})["y"])
