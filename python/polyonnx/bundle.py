@@ -76,6 +76,13 @@ class Bundle:
     @classmethod
     def load(cls, path) -> "Bundle":
         p = Path(path)
+        if not p.exists() and not p.name.endswith(".json"):
+            aside = _leftovers(p, ".old-")
+            if aside:
+                raise ManifestError(
+                    "load", f"'{p}' is missing, but an export stopped between its two renames left the previous "
+                    f"bundle in '{aside[0]}'", "run the export again (it restores or replaces it), or rename that "
+                    "folder back")
         if p.is_dir():
             mpath = p / _manifest.MANIFEST_NAME
         elif p.name.endswith(".json"):
@@ -151,18 +158,70 @@ class Bundle:
         """Re-validate and atomically rewrite polyonnx.json (used by `verify` to record results)."""
         _manifest.validate(self.manifest, stage="verify")
         target = self.path / _manifest.MANIFEST_NAME
-        fd, tmp = tempfile.mkstemp(prefix=".polyonnx-", suffix=".json", dir=self.path)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".polyonnx-", suffix=".json", dir=self.path)
+        except OSError as e:
+            raise PolyonnxError("verify", f"cannot write beside '{target}' ({e.strerror or e})",
+                                "free disk space or fix the folder's permissions; polyonnx.json was left as it was") from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(_manifest.to_json(self.manifest))
             _as_umask_allows(tmp, 0o666)
             os.replace(tmp, target)
+        except OSError as e:
+            Path(tmp).unlink(missing_ok=True)
+            raise PolyonnxError("verify", f"cannot write '{target}' ({e.strerror or e})",
+                                "free disk space or fix the folder's permissions; polyonnx.json was left as it was") from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
 
     def __repr__(self) -> str:
         return f"Bundle({str(self.path)!r}, variants={list(self.variants)})"
+
+
+def _pid_alive(name: str) -> bool:
+    """Whether the process that named a staging folder ``.<out>.tmp-<pid>-...`` still runs."""
+    try:
+        pid = int(name.rsplit(".tmp-", 1)[-1].rsplit(".old-", 1)[-1].split("-", 1)[0])
+    except ValueError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _leftovers(out: Path, kind: str) -> list[Path]:
+    """``.<out>.tmp-*`` / ``.<out>.old-*`` folders beside ``out`` whose export is no longer running."""
+    if not out.parent.is_dir():
+        return []
+    found = [p for p in out.parent.glob(f".{out.name}{kind}*") if p.is_dir() and not p.is_symlink()]
+    return sorted(p for p in found if not _pid_alive(p.name))
+
+
+def recover_leftovers(out: Path) -> list[str]:
+    """Clean up after an export that was killed (SIGKILL, a crash, a power cut): a staging folder it
+    left is removed; if it stopped between its two renames (``out`` moved aside, the new bundle not
+    yet in place), the previous bundle is put back first. Returns what was done, for the user.
+    Folders of an export that is still running (its pid is alive) are left alone."""
+    out = Path(out)
+    done = []
+    for old in _leftovers(out, ".old-"):
+        if not out.exists() and (old / _manifest.MANIFEST_NAME).is_file():
+            os.replace(old, out)
+            done.append(f"restored the previous bundle '{out}' from '{old.name}' (an earlier export stopped "
+                        "between its two renames)")
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+            done.append(f"removed '{old.name}', a previous bundle an earlier export had moved aside")
+    for tmp in _leftovers(out, ".tmp-"):
+        shutil.rmtree(tmp, ignore_errors=True)
+        done.append(f"removed '{tmp.name}', the unfinished staging folder of an earlier export that was stopped")
+    return done
 
 
 @contextmanager
@@ -180,13 +239,13 @@ def staging_folder(out: Path, *, force: bool, stage: str = "export"):
     if out.exists() and not out.is_dir():
         raise PolyonnxError(stage, f"output path '{out}' exists and is not a folder", "choose another -o folder")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
         _as_umask_allows(tmp, 0o777)
         yield tmp
         if out.exists():
             # Move the old bundle aside first so that at every instant one complete bundle exists.
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{os.getpid()}-", dir=out.parent))
             os.rmdir(old)
             os.replace(out, old)
             os.replace(tmp, out)

@@ -16,6 +16,8 @@ the place that decides what "a bundle that works" means:
 
 from __future__ import annotations
 
+import errno
+import os
 import platform
 import shutil
 import sys
@@ -32,12 +34,13 @@ from ._capture import Graph, capture_onnx, capture_torch, failure_text, read_fee
 from ._progress import Steps, silent
 from ._version import __version__
 from .autoquant import MODES
-from .bundle import Bundle, sha256_file, staging_folder
+from .bundle import Bundle, recover_leftovers, sha256_file, staging_folder
 from .errors import PolyonnxError, VerificationError
 
 OPTIMIZE_CHOICES = ("none", "basic", "extended")
 QUANTIZE_CHOICES = MODES  # auto, none, and every builder autoquant registers
 FP32_FILE = "model.onnx"
+SCRATCH_PREFIX = "polyonnx-export-"  # + the exporting process's pid, so a later export can tell it was killed
 
 
 @dataclass(frozen=True)
@@ -112,13 +115,15 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
         raise PolyonnxError("export", f"output folder '{out}' already exists",
                             "pass --force (force=True) to replace it, or choose another -o folder")
     started = time.perf_counter()
+    for line in recover_leftovers(out) + _remove_dead_scratch():
+        steps.note(line)
     is_onnx = isinstance(model, (str, Path)) and str(model).endswith(".onnx")
     if strategies and not is_onnx:
         from ._export import check_strategies  # torch: only a PyTorch export has exporters to choose
 
         strategies = check_strategies(tuple(strategies))
     given = read_feed_sets(feeds)
-    ctx = _Context(steps=steps, tmp=Path(tempfile.mkdtemp(prefix="polyonnx-export-")), verify=verify)
+    ctx = _Context(steps=steps, tmp=Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")), verify=verify)
     try:
         if is_onnx:
             graph = capture_onnx(Path(model), steps=steps, tmp=ctx.tmp, given_sets=given, inputs=inputs, dims=dims,
@@ -145,9 +150,39 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
             (stage / _manifest.MANIFEST_NAME).write_text(_manifest.to_json(manifest), encoding="utf-8")
             if verify:
                 check_node(graph, stage, ctx)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        raise PolyonnxError("export", f"the disk is full ({e.filename or out.parent})",
+                            f"free space and export again; '{out}' was left as it was") from None
+    except PolyonnxError as e:
+        # ONNX Runtime reports a model file truncated by a full disk as INVALID_PROTOBUF, and the fix
+        # it suggests (--optimize none) would not help: say what happened instead.
+        free = shutil.disk_usage(ctx.tmp if ctx.tmp.exists() else out.parent).free
+        if free < 16 * 1024 * 1024:
+            raise type(e)(e.stage, f"{e.message} (the disk has {free // 1024} KiB free: it is likely full)",
+                          f"free space and export again; '{out}' was left as it was", details=e.details) from None
+        raise
     finally:
         shutil.rmtree(ctx.tmp, ignore_errors=True)
     return Bundle.load(out)
+
+
+def _remove_dead_scratch() -> list[str]:
+    """Scratch folders ($TMPDIR/polyonnx-export-<pid>-*) of exports that were killed."""
+    done = []
+    for p in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+        try:
+            pid = int(p.name[len(SCRATCH_PREFIX):].split("-", 1)[0])
+            os.kill(pid, 0)
+        except ValueError:
+            continue  # not ours to judge (no pid in the name)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+            done.append(f"removed '{p}', the scratch folder of an earlier export that was stopped")
+        except PermissionError:
+            continue
+    return done
 
 
 # -- stage 2: optimize + fp32 variant ---------------------------------------------------------------
