@@ -64,6 +64,10 @@ def run(args) -> int:
     bundle = Bundle.load(args.bundle)
     runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None
+    # A file that differs from its sha256 is not a parity result to record: refuse the bundle
+    # (IntegrityError, exit 2) before any runtime runs, and leave polyonnx.json as it is.
+    for v in variants or list(bundle.variants):
+        bundle.model_path(v, check=True)
 
     def progress(text: str) -> None:
         print(text, file=sys.stderr, flush=True)

@@ -93,3 +93,17 @@ def test_saving_a_manifest_on_a_full_disk_is_a_polyonnx_error_and_leaves_it_as_i
         b.save_manifest()
     assert "No space left on device" in str(e.value)
     assert (b.path / "polyonnx.json").read_text() == before and json.loads(before)
+
+
+def test_verify_refuses_a_changed_model_file_with_exit_2_and_records_nothing(tmp_path, capsys):
+    from polyonnx.cli import main as cli
+
+    b = _export(tmp_path / "b")
+    before = (b.path / "polyonnx.json").read_text()
+    model = b.path / "model.onnx"
+    data = bytearray(model.read_bytes())
+    data[-1] ^= 1
+    model.write_bytes(bytes(data))
+    assert cli(["verify", str(b.path), "--runtimes", "python"]) == 2
+    assert "sha256" in capsys.readouterr().err
+    assert (b.path / "polyonnx.json").read_text() == before
