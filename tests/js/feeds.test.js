@@ -258,3 +258,10 @@ test('a typed array over a SharedArrayBuffer is copied into a plain buffer (onnx
   assert.ok(!(t.data.buffer instanceof SharedArrayBuffer));
   assert.deepEqual(Array.from(t.data), [1, 2, 3]);
 });
+
+test('an integer input with a fractional value_range is checked, not a RangeError (issue #11 item 11)', () => {
+  const spec = { name: 'ids', dtype: 'int64', shape: [2], value_range: [0.5, 99] };
+  const t = prepareFeeds({ ids: [1, 99] }, [spec]).tensors.ids;
+  assert.deepEqual(Array.from(t.data), [1n, 99n]);
+  throwsFeed(() => prepareFeeds({ ids: [0, 1] }, [spec]), 'ids[0] = 0 is outside its value_range [0.5, 99]');
+});
