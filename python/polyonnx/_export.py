@@ -19,10 +19,21 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from .errors import PolyonnxError
+
+try:
+    import torch
+except ModuleNotFoundError as _missing:  # torch is the `torch` extra (issue #12): plain `pip install polyonnx` lacks it
+    if _missing.name != "torch":
+        raise
+    raise PolyonnxError(
+        "export (model)", "tracing a PyTorch model needs torch, which is not installed",
+        "pip install 'polyonnx[torch]' (for the CPU build, first: pip install torch==2.13.0); "
+        "an .onnx file exports without it",
+    ) from None
 
 from ._spec import DEFAULT_EXAMPLE_SIZE, ExportSpec, InputSpec, check_example_size
-from .errors import PolyonnxError
 from .feeds import dtype_name, make_feed
 
 STRATEGIES = ("dynamo", "legacy")
