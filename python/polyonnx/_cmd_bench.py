@@ -39,6 +39,7 @@ def configure(p) -> None:
     p.add_argument("--no-self-check", dest="self_check", action="store_false",
                    help="skip timing each row again alone in a fresh process (the self-check, 10%% limit)")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the report as JSON to FILE")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
 def run(args) -> int:
@@ -51,7 +52,7 @@ def run(args) -> int:
     report = bench_bundle(args.bundle, runtimes=args.runtimes, variants=args.variants, batches=args.batch,
                           seqs=args.seq, runs=args.runs, warmup=args.warmup, threads=args.threads,
                           blocks=args.blocks, self_check=args.self_check,
-                          progress=lambda msg: print(f"bench: {msg}", file=sys.stderr))
+                          progress=None if args.quiet else lambda msg: print(f"bench: {msg}", file=sys.stderr))
     print(format_report(report))
     if args.json:
         path = Path(args.json)

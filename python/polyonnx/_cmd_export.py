@@ -72,6 +72,7 @@ def _list(text):
 
 
 def run(args) -> int:
+    from ._progress import cli_steps
     from .pipeline import export
     from .report import print_bundle
 
@@ -84,7 +85,7 @@ def run(args) -> int:
         output_names=[s.strip() for s in args.output_names.split(",")] if args.output_names else None,
         name=args.name, opset=args.opset, optimize=args.optimize, quantize=args.quantize,
         calibration=args.calibration, verify=not args.no_verify, force=args.force, feeds=args.feeds or None,
-        allow_pickle=args.allow_pickle, progress=not args.quiet,
+        allow_pickle=args.allow_pickle, progress=cli_steps(7, args.quiet),
         quant_options={
             "methods": tuple(m.strip() for m in args.calibration_method.split(",") if m.strip()),
             "per_channel": args.per_channel,

@@ -26,6 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", default=None,
                         help="install here instead of the default folder (then set POLYONNX_NODE_DEPS to it)")
     parser.add_argument("--dry-run", action="store_true", help="print what would run, install nothing")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr (npm too)")
 
 
 def pins() -> dict:
@@ -55,15 +56,20 @@ def run(args) -> int:
         target, write_manifest = _node.REPO_ROOT, False  # the repository's own package.json
     else:
         target, write_manifest = _node.user_deps_dir(), True
-    command = [*npm, "install", "--omit=dev", "--no-audit", "--no-fund"]
+    command = [*npm, "install", "--omit=dev", "--no-audit", "--no-fund", *(["--loglevel=error"] if args.quiet else [])]
+
+    def say(text: str) -> None:
+        if not args.quiet:
+            print(text, file=sys.stderr)
+
     env = dict(os.environ, ONNXRUNTIME_NODE_INSTALL="skip", npm_config_onnxruntime_node_install="skip")
     # npm must run with this node first on PATH: packages' install scripts call `node`.
     env["PATH"] = os.pathsep.join([str(Path(node.path).parent), env.get("PATH", "")])
     manifest = {"name": "polyonnx-node-deps", "private": True, "description": "JS dependencies of polyonnx's node/wasm runtimes",
                 "dependencies": deps}
-    print(f"node {node.version_text} ({node.source}: {node.path})", file=sys.stderr)
-    print(f"installing {', '.join(f'{k}@{v}' for k, v in deps.items())} into {target}", file=sys.stderr)
-    print(f"$ (cd {shlex.quote(str(target))} && ONNXRUNTIME_NODE_INSTALL=skip {shlex.join(command)})", file=sys.stderr)
+    say(f"node {node.version_text} ({node.source}: {node.path})")
+    say(f"installing {', '.join(f'{k}@{v}' for k, v in deps.items())} into {target}")
+    say(f"$ (cd {shlex.quote(str(target))} && ONNXRUNTIME_NODE_INSTALL=skip {shlex.join(command)})")
     if args.dry_run:
         if write_manifest:
             print(json.dumps(manifest, indent=2))
@@ -84,7 +90,7 @@ def run(args) -> int:
         raise PolyonnxError("setup-node", f"npm finished but {', '.join(missing)} is not in {target / 'node_modules'}",
                             "run the npm command above by hand and read its output")
     if write_manifest and target != _node.user_deps_dir():
-        print(f"done; set POLYONNX_NODE_DEPS={target} so polyonnx finds these", file=sys.stderr)
+        say(f"done; set POLYONNX_NODE_DEPS={target} so polyonnx finds these")
     else:
-        print("done: `polyonnx verify` and polyonnx.runtime('node' | 'wasm', ...) can run", file=sys.stderr)
+        say("done: `polyonnx verify` and polyonnx.runtime('node' | 'wasm', ...) can run")
     return 0

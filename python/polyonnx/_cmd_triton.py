@@ -23,6 +23,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tensorrt", action="store_true",
                    help="add the TensorRT accelerator (needs --kind gpu; precision from the variant)")
     p.add_argument("--force", action="store_true", help="replace an existing REPO folder")
+    p.add_argument("-q", "--quiet", action="store_true", help="no lines on stderr (errors still are)")
 
 
 def run(args) -> int:
@@ -37,6 +38,8 @@ def run(args) -> int:
     options = TritonOptions(variants=variants, instances=args.instances, kind=args.kind,
                             max_batch=args.max_batch, tensorrt=args.tensorrt)
     written = write_repository(args.bundles, args.out, options, force=args.force)
+    if args.quiet:
+        return 0
     for path in written:
         print(f"triton: wrote {path.parent.name} ({path})", file=sys.stderr)
     print(f"triton: {len(written)} model(s) in {args.out}; serve with the docker command in docs/triton.md",

@@ -7,6 +7,7 @@ in the manifest's parity section, and exits 1 when any check is out of tolerance
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from .errors import PolyonnxError
@@ -25,6 +26,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", metavar="S", type=float, default=120.0,
                         help="seconds one node/wasm request may take before the worker is stopped (default 120)")
     parser.add_argument("--no-record", action="store_true", help="do not write the results into polyonnx.json")
+    parser.add_argument("--json", action="store_true",
+                        help="print the checks as JSON on stdout instead of the table (exit status unchanged)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
 def parse_sizes(items: list[str] | None) -> dict | None:
@@ -57,6 +61,16 @@ def load_inputs(path: str | None):
                             "pass an .npz with one array per input name (numpy.savez)") from None
 
 
+def as_json(bundle, checks: list[dict], skipped) -> dict:
+    """`verify --json`: the checks as recorded in the manifest, plus what was skipped and why."""
+    return {
+        "bundle": bundle.name,
+        "passed": all(c["passed"] for c in checks),
+        "checks": checks,
+        "skipped": [{"runtime": r, "variant": v, "reason": why} for r, v, why in skipped],
+    }
+
+
 def run(args) -> int:
     from .bundle import Bundle
     from .verify import format_table, record_checks, run_parity
@@ -70,11 +84,15 @@ def run(args) -> int:
         bundle.model_path(v, check=True)
 
     def progress(text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
+        if not args.quiet:
+            print(text, file=sys.stderr, flush=True)
 
     checks, skipped = run_parity(bundle, runtimes, variants, feeds=load_inputs(args.inputs),
                                  sizes=parse_sizes(args.sizes), progress=progress, timeout=args.timeout)
-    print(format_table(checks, skipped))
+    if args.json:
+        print(json.dumps(as_json(bundle, checks, skipped), indent=2))
+    else:
+        print(format_table(checks, skipped))
     if not args.no_record:
         record_checks(bundle, checks)
         progress(f"recorded {len(checks)} check(s) in {bundle.path / 'polyonnx.json'}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -32,7 +33,8 @@ def _export(out, **kw):
                            quantize="none", **kw)
 
 
-def test_a_killed_exports_staging_and_scratch_folders_are_removed_by_the_next_export(tmp_path, capsys):
+def test_a_killed_exports_staging_and_scratch_folders_are_removed_by_the_next_export(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="polyonnx")  # the API reports progress on the `polyonnx` logger
     pid = _dead_pid()
     stale = tmp_path / f".b.tmp-{pid}-abc"
     stale.mkdir()
@@ -40,7 +42,7 @@ def test_a_killed_exports_staging_and_scratch_folders_are_removed_by_the_next_ex
     scratch = Path(tempfile.gettempdir()) / f"polyonnx-export-{pid}-xyz"
     scratch.mkdir(exist_ok=True)
     _export(tmp_path / "b", progress=True)
-    err = capsys.readouterr().err
+    err = caplog.text
     assert not stale.exists() and not scratch.exists()
     assert f"removed '{stale.name}'" in err and "scratch folder of an earlier export" in err
 
