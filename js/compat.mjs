@@ -74,9 +74,11 @@ function checkModelHeader(header, variantName, variant, entry, bundleName) {
   // whether used or not (measured with onnxruntime 1.32, optimization 'basic').
   for (const op of header.ops) {
     if (!DEFAULT_DOMAINS.has(op.domain)) checkDomain(`${what} (${variant.file}, op ${op.opType})`, op.domain, entry);
-    if (DEFAULT_DOMAINS.has(op.domain) && entry.unsupported_ops.includes(op.opType)) {
+    const int8Weights = (entry.int8_weight_ops_unsupported || []).includes(op.opType)
+      && (header.int8WeightOps || []).includes(op.opType);
+    if (DEFAULT_DOMAINS.has(op.domain) && (entry.unsupported_ops.includes(op.opType) || int8Weights)) {
       throw new CompatibilityError('load',
-        `${what} uses ${op.opType}, which ${label(entry)} has no kernel for`,
+        `${what} uses ${op.opType}${int8Weights ? ' with int8 weights' : ''}, which ${label(entry)} has no kernel for`,
         op.opType === 'ConvInteger'
           ? 'quantize convolutions with uint8 weights or static QDQ, or ship the fp32 variant for this runtime'
           : 'ship a variant without this op for this runtime',

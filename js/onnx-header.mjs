@@ -6,8 +6,10 @@
 // Field numbers from onnx/onnx.proto (stable since IR version 3).
 const MODEL = { IR_VERSION: 1, GRAPH: 7, OPSET_IMPORT: 8 };
 const OPSET = { DOMAIN: 1, VERSION: 2 };
-const GRAPH = { NODE: 1 };
-const NODE = { OP_TYPE: 4, DOMAIN: 7 };
+const GRAPH = { NODE: 1, INITIALIZER: 5 };
+const NODE = { INPUT: 1, OP_TYPE: 4, DOMAIN: 7 };
+const TENSOR = { DATA_TYPE: 2, NAME: 8 };
+const INT8 = 3; // onnx.TensorProto.INT8
 
 const utf8 = new TextDecoder('utf-8');
 
@@ -47,11 +49,11 @@ function text(bytes, f) {
 
 /**
  * @param {Uint8Array} bytes an ONNX ModelProto
- * @returns {{irVersion: number, opsets: {domain: string, version: number}[], ops: {domain: string, opType: string}[]}}
+ * @returns {{irVersion: number, opsets: {domain: string, version: number}[], ops: {domain: string, opType: string}[], int8WeightOps: string[]}}
  * @throws Error when the bytes are not a readable ModelProto
  */
 function readModelHeader(bytes) {
-  const out = { irVersion: 0, opsets: [], ops: [] };
+  const out = { irVersion: 0, opsets: [], ops: [], int8WeightOps: [] };
   for (const f of fields(bytes, 0, bytes.length)) {
     if (f.field === MODEL.IR_VERSION && f.value !== undefined) out.irVersion = f.value;
     else if (f.field === MODEL.OPSET_IMPORT && f.start !== undefined) {
@@ -63,19 +65,38 @@ function readModelHeader(bytes) {
       out.opsets.push(o);
     } else if (f.field === MODEL.GRAPH && f.start !== undefined) {
       const seen = new Set();
+      const int8Initializers = new Set();
+      const weights = []; // [opType, name of input 1] of every node
       for (const g of fields(bytes, f.start, f.end)) {
-        if (g.field !== GRAPH.NODE || g.start === undefined) continue;
+        if (g.start === undefined) continue;
+        if (g.field === GRAPH.INITIALIZER) {
+          let name = '';
+          let type = 0;
+          for (const h of fields(bytes, g.start, g.end)) {
+            if (h.field === TENSOR.NAME && h.start !== undefined) name = text(bytes, h);
+            else if (h.field === TENSOR.DATA_TYPE && h.value !== undefined) type = h.value;
+          }
+          if (type === INT8) int8Initializers.add(name);
+          continue;
+        }
+        if (g.field !== GRAPH.NODE) continue;
         const node = { domain: '', opType: '' };
+        const inputs = [];
         for (const h of fields(bytes, g.start, g.end)) {
           if (h.field === NODE.OP_TYPE && h.start !== undefined) node.opType = text(bytes, h);
           else if (h.field === NODE.DOMAIN && h.start !== undefined) node.domain = text(bytes, h);
+          else if (h.field === NODE.INPUT && h.start !== undefined) inputs.push(text(bytes, h));
         }
+        if (inputs.length > 1) weights.push([node.opType, inputs[1]]);
         const key = `${node.domain}::${node.opType}`;
         if (!seen.has(key)) {
           seen.add(key);
           out.ops.push(node);
         }
       }
+      // Ops whose weight (input 1) is an int8 initializer: onnxruntime-web lacks some int8 kernels
+      // that it has for uint8 (ConvInteger), see shared-schemas/runtimes.json.
+      out.int8WeightOps = [...new Set(weights.filter(([, w]) => int8Initializers.has(w)).map(([op]) => op))];
     }
   }
   if (!out.irVersion || !out.opsets.length) throw new Error('no ir_version or opset_import: not an ONNX model');

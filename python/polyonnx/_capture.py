@@ -331,7 +331,10 @@ class _Capturer:
         _graph.set_io_shapes(named, shapes)
         _graph.save(named, path)
         try:
-            _ort.session(path, level="none", stage="export (import)", quiet=True)
+            # Both levels: a pinned size can pass at 'none' and break constant folding at 'basic',
+            # which verification and optimization use.
+            for level in ("none", "basic"):
+                _ort.session(path, level=level, stage="export (import)", quiet=True)
         except PolyonnxError as e:
             _graph.save(model, path)
             _ort.session(path, level="none", stage="export (import)", quiet=True)  # as given, it must load

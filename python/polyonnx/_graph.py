@@ -127,6 +127,13 @@ def op_types(model: onnx.ModelProto) -> set[str]:
     return {n.op_type for n in model.graph.node}
 
 
+def int8_weight_ops(model: onnx.ModelProto) -> set[str]:
+    """Op types with a node whose weight (input 1) is an int8 initializer (js/onnx-header.mjs reads
+    the same): onnxruntime-web runs ConvInteger with uint8 weights but has no int8 kernel."""
+    int8 = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8}
+    return {n.op_type for n in model.graph.node if len(n.input) > 1 and n.input[1] in int8}
+
+
 def runtimes_for(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
     """Which of python/node/web can load this graph (from shared-schemas/runtimes.json), and why not."""
     table = load_shared("runtimes.json")
@@ -142,7 +149,8 @@ def runtimes_for(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
         bad_domains = [d for d in domains if d not in lim["domains"]]
         if bad_domains:
             reasons.append(f"operator domains {bad_domains}")
-        bad_ops = sorted(ops & set(lim["unsupported_ops"]))
+        bad_ops = sorted((ops & set(lim["unsupported_ops"]))
+                         | (int8_weight_ops(model) & set(lim.get("int8_weight_ops_unsupported", []))))
         if bad_ops:
             reasons.append(f"ops without a kernel {bad_ops}")
         if reasons:

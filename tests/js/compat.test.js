@@ -82,10 +82,12 @@ test('a file whose nodes use a domain or op the runtime lacks is refused from th
   const header = { irVersion: 10, opsets, ops: [{ domain: 'com.microsoft.nchwc', opType: 'Conv' }] };
   assert.throws(() => checkModelHeader(header, 'fp32', variant, NODE, 'b'),
     (e) => e.code === 'E_COMPAT' && e.message.includes('(model.onnx, op Conv)') && e.message.includes('com.microsoft.nchwc'));
-  const conv = { irVersion: 10, opsets: [{ domain: '', version: 20 }], ops: [{ domain: '', opType: 'ConvInteger' }] };
+  const conv = { irVersion: 10, opsets: [{ domain: '', version: 20 }], ops: [{ domain: '', opType: 'ConvInteger' }], int8WeightOps: ['ConvInteger'] };
   assert.doesNotThrow(() => checkModelHeader(conv, 'int8', variant, NODE, 'b'));
   assert.throws(() => checkModelHeader(conv, 'int8', variant, RUNTIMES.web, 'b'),
-    (e) => e.code === 'E_COMPAT' && /ConvInteger/.test(e.message) && /uint8 weights/.test(e.fix));
+    (e) => e.code === 'E_COMPAT' && /ConvInteger with int8 weights/.test(e.message) && /uint8 weights/.test(e.fix));
+  // uint8 weights: onnxruntime-web has that kernel
+  assert.doesNotThrow(() => checkModelHeader({ ...conv, int8WeightOps: [] }, 'int8', variant, RUNTIMES.web, 'b'));
 });
 
 test('a file that matches its sha256 but is not ONNX is a ManifestError', async () => {
