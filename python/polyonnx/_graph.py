@@ -127,6 +127,25 @@ def op_types(model: onnx.ModelProto) -> set[str]:
     return {n.op_type for n in model.graph.node}
 
 
+# Ops that make a graph integer-quantized already (a pretrained model shipped quantized).
+_DYNAMIC_QUANT_OPS = {"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
+_STATIC_QUANT_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QLinearAdd"}
+_INTEGER_KERNELS = {"ConvInteger", "MatMulInteger"}
+
+
+def quantized_method(model: onnx.ModelProto) -> str | None:
+    """'dynamic' or 'static' when the graph is already int8-quantized, else None. Its runtimes then
+    differ by int8 kernels, not fp32 round-off, and are judged by the int8 tolerances."""
+    ops = op_types(model)
+    if ops & _DYNAMIC_QUANT_OPS:
+        return "dynamic"
+    if ops & _STATIC_QUANT_OPS:
+        return "static"
+    if ops & _INTEGER_KERNELS:
+        return "dynamic"
+    return None
+
+
 def int8_weight_ops(model: onnx.ModelProto) -> set[str]:
     """Op types with a node whose weight (input 1) is an int8 initializer (js/onnx-header.mjs reads
     the same): onnxruntime-web runs ConvInteger with uint8 weights but has no int8 kernel."""
