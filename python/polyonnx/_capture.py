@@ -23,7 +23,7 @@ from ._plan import VerificationPlan, make_plan, sizes_of
 from ._progress import Steps
 from ._spec import ExportSpec, InputSpec, apply_range, check_example_size, from_declared, parse_input
 from .compare import accumulate, compare_outputs, tolerance
-from .errors import PolyonnxError, VerificationError
+from .errors import PolyonnxError, VerificationError, one_line
 from .feeds import make_feeds
 
 DEFAULT_EXAMPLE = 2  # exporters specialize 0 and 1 (see _spec.check_example_size)
@@ -75,14 +75,6 @@ class Graph:
     @property
     def dims(self) -> Mapping[str, Dim]:
         return self.plan.dims
-
-    @property
-    def plans(self) -> list[dict]:
-        return self.plan.sizes
-
-    @property
-    def plan_feeds(self) -> list[dict]:
-        return self.plan.feeds
 
     def input_manifest(self) -> list[dict]:
         return [s.to_manifest() for s in self.spec.inputs]
@@ -339,7 +331,7 @@ class _Capturer:
             _graph.save(model, path)
             _ort.session(path, level="none", stage="export (import)", quiet=True)  # as given, it must load
             self.notes.append(f"the graph keeps its own input/output shapes: with the manifest's, ONNX Runtime "
-                              f"refuses it ({short(e.message, 200)})")
+                              f"refuses it ({one_line(e.message, 200)})")
 
     def _tie(self, groups: list[list[str]]) -> None:
         """Merge dims found to run only when equal into the first of each group, in the input specs
@@ -408,6 +400,7 @@ class _Capturer:
 
         specs = []
         self.derived_dims = {}
+        plans = self.plans  # one list: the property builds a new one per call
         declared = {}
         if graph is not None:
             declared = {n: dims for n, _, dims in _graph.io_shapes(graph, "outputs")}
@@ -424,7 +417,7 @@ class _Capturer:
             shape = []
             for axis in range(rank):
                 sizes = [s[axis] for s in shapes]
-                follows = [d for d in self.spec.dims if all(p.get(d) == n for p, n in zip(self.plans, sizes))]
+                follows = [d for d in self.spec.dims if all(p.get(d) == n for p, n in zip(plans, sizes))]
                 if len(set(sizes)) == 1 and (graph is None or isinstance(graph_dims[axis], int) or not follows):
                     symbolic = graph is not None and not isinstance(graph_dims[axis], int)
                     if not symbolic:
@@ -480,7 +473,7 @@ class _Capturer:
         _graph.set_io_shapes(model, {s.name: s.shape for s in self.spec.inputs} |
                              {o["name"]: o["shape"] for o in self.output_specs})
         _graph.save(model, path)
-        check, _ = run_check(self, path, "torch", "fp32", reference_outputs=self.references)
+        check, _ = run_check(self.plan, self.output_specs, path, "torch", "fp32", reference_outputs=self.references)
         if not check["passed"]:
             return failure_text(check), True
         self.torch_check = check
@@ -578,7 +571,7 @@ class _Capturer:
                         "e.g. valid indices or shape tensors), a value range (--range NAME=LOW:HIGH), or the dims' "
                         "sizes and constraints (--dim NAME=SIZE,min=N,multiple_of=N)")
                 random_ok = False
-                self.notes.append(f"generated feeds do not run ({short(err)}): verified on the given feeds only")
+                self.notes.append(f"generated feeds do not run ({one_line(err)}): verified on the given feeds only")
             elif self.dims:
                 self._tie(find_ties(self.dims, probe))
                 examples = lower({d: x.example for d, x in self.dims.items()},
@@ -612,7 +605,7 @@ class _Capturer:
             if dropped:
                 self.plan = self.plan.without(i for i, _, _ in dropped)
                 self.notes.append(f"{len(dropped)} generated feed sets do not run (e.g. at {dropped[0][1]}: "
-                                  f"{short(dropped[0][2])}) and were dropped; the given feeds were verified")
+                                  f"{one_line(dropped[0][2])}) and were dropped; the given feeds were verified")
             self.output_specs = self._derive_outputs(graph=model)
             self._save_with_shapes(model, {s.name: s.shape for s in inputs} | {o["name"]: o["shape"] for o in self.output_specs},
                                    source)
@@ -625,32 +618,32 @@ class _Capturer:
                             + (f"; feeds: {self.plan.sources}" if given else ""))
 
 
-def run_check(graph, path: Path, against: str, kind: str, *, reference_outputs, stage="export (verify)",
-              variant="fp32"):
-    """Run ``path`` in ONNX Runtime Python on every run of ``graph.plan`` and compare with the references
-    (``graph``: a Graph, or stage 1 while it runs)."""
+def run_check(plan: VerificationPlan, output_specs, path: Path, against: str, kind: str, *, reference_outputs,
+              stage="export (verify)", variant="fp32"):
+    """Run ``path`` in ONNX Runtime Python on every run of ``plan`` and compare with the references."""
     from . import _ort
 
     sess = _ort.session(path, stage=stage)
     tol = tolerance(kind, against)
-    per_output = {o["name"]: [] for o in graph.output_specs}
+    sizes = plan.sizes
+    per_output = {o["name"]: [] for o in output_specs}
     passed, failures, outs = True, [], []
-    for plan, feeds, ref in zip(graph.plans, graph.plan_feeds, reference_outputs):
+    for at, feeds, ref in zip(sizes, plan.feeds, reference_outputs):
         try:
-            got = _ort.run(sess, feeds, [o["name"] for o in graph.output_specs], stage=stage)
+            got = _ort.run(sess, feeds, [o["name"] for o in output_specs], stage=stage)
         except PolyonnxError as e:
-            failures.append(f"at {plan}: {e.message.split(': ', 1)[-1]}")
+            failures.append(f"at {at}: {e.message.split(': ', 1)[-1]}")
             passed = False
             outs.append(None)
             continue
         outs.append(got)
-        res, ok = compare_outputs(got, ref, graph.output_specs, tol)
+        res, ok = compare_outputs(got, ref, output_specs, tol)
         for oname, m in res.items():
             if "shape_mismatch" in m:
-                failures.append(f"at {plan}: output '{oname}' has shape {m['shape_mismatch'][0]}, "
+                failures.append(f"at {at}: output '{oname}' has shape {m['shape_mismatch'][0]}, "
                                 f"PyTorch gives {m['shape_mismatch'][1]}")
             elif not m["passed"]:
-                failures.append(f"at {plan}: output '{oname}' max_abs {m['max_abs']:.3g}, cosine {m['cosine']:.6f}"
+                failures.append(f"at {at}: output '{oname}' max_abs {m['max_abs']:.3g}, cosine {m['cosine']:.6f}"
                                 + (f", argmax agreement {m['argmax_agreement']:.3f}"
                                    if m.get("argmax_agreement") is not None else ""))
             per_output[oname].append(m)
@@ -658,11 +651,11 @@ def run_check(graph, path: Path, against: str, kind: str, *, reference_outputs, 
     outputs = {}
     for oname, ms in per_output.items():
         agg = accumulate([{k: v for k, v in m.items() if k != "passed"} for m in ms if "shape_mismatch" not in m])
-        agg["passed"] = bool(ms) and all(m["passed"] for m in ms) and len(ms) == len(graph.plans)
+        agg["passed"] = bool(ms) and all(m["passed"] for m in ms) and len(ms) == len(sizes)
         outputs[oname] = agg
     check = {"runtime": "python", "variant": variant,
              "reference": "torch" if against == "torch" else f"python:{against}" if against == "fp32" else against,
-             "passed": bool(passed and not failures), "sizes": [dict(p) for p in graph.plans],
+             "passed": bool(passed and not failures), "sizes": sizes,
              "outputs": outputs, "tolerance": {k: v for k, v in tol.items() if v is not None}}
     if failures:
         check["error"] = "; ".join(failures[:6])
@@ -714,11 +707,6 @@ def _ort_reason(message: str) -> str:
             return message[message.rindex(marker):] if marker.startswith("Non") else \
                 re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", message[message.index(marker):])
     return message
-
-
-def short(text: str, limit: int = 200) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit] + " ..."
 
 
 def _test_data_sets(path: Path, model) -> list[dict]:
@@ -861,5 +849,5 @@ def summary(check: dict) -> str:
             text += f", argmax {m['argmax_agreement']:.3f}"
         parts.append(text)
     if check.get("error") and not check["passed"]:
-        parts.append(short(check["error"]))
+        parts.append(one_line(check["error"]))
     return ("passed; " if check["passed"] else "FAILED; ") + "; ".join(parts)

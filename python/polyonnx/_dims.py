@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from .errors import PolyonnxError
+from .errors import PolyonnxError, one_line
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CONSTRAINT_KEYS = ("example", "min", "max", "multiple_of")
@@ -239,21 +239,22 @@ def _discover_max(dim: Dim, run, fits, where: str) -> Dim:
             break
     if fail is None:
         return dim
-    lo_k, hi_k = last_ok // m, fail[0] // m  # lo_k runs, hi_k fails
-    while hi_k - lo_k > 1:
-        mid = (lo_k + hi_k) // 2
-        if run(mid * m) is None:
-            lo_k = mid
-        else:
-            hi_k = mid
+    lo_k, hi_k = _boundary(last_ok // m, fail[0] // m, m, run)  # lo_k runs, hi_k fails
     err = run(hi_k * m) or fail[1]
-    origin = dict(dim.origin, max=f"discovered: {hi_k * m} fails in {where}: {_short(err)}")
+    origin = dict(dim.origin, max=f"discovered: {hi_k * m} fails in {where}: {one_line(err)}")
     return replace(dim, max=lo_k * m, origin=origin)
 
 
-def _short(err: str, limit: int = 240) -> str:
-    err = " ".join(str(err).split())
-    return err if len(err) <= limit else err[:limit] + " ..."
+def _boundary(good: int, bad: int, m: int, run) -> tuple[int, int]:
+    """Bisect on multiples of ``m`` between ``good * m`` (runs) and ``bad * m`` (fails), in either
+    direction, to two neighbours: (the last k that runs, the first that fails)."""
+    while abs(good - bad) > 1:
+        mid = (good + bad) // 2
+        if run(mid * m) is None:
+            good = mid
+        else:
+            bad = mid
+    return good, bad
 
 
 def _discover_one(dim: Dim, run: Callable[[int], "str | None"], where: str, pin: bool = True) -> Dim:
@@ -277,32 +278,26 @@ def _discover_one(dim: Dim, run: Callable[[int], "str | None"], where: str, pin:
                 if not pin:
                     raise PolyonnxError(
                         "export (dims)", f"dim '{dim.name}' is declared dynamic, but {where} runs only at its "
-                        f"example size {e}: {e + 1} fails: {_short(err)}",
+                        f"example size {e}: {e + 1} fails: {one_line(err)}",
                         f"declare it static (a number in --input, or leave it out of dynamic_axes), or look for a "
                         f".view({e}, ...) or a size computed in Python in forward()")
-                text = f"discovered: only {e} works; {e + 1} fails in {where}: {_short(err)}"
+                text = f"discovered: only {e} works; {e + 1} fails in {where}: {one_line(err)}"
                 origin.update(min=text, max=text)
                 return replace(dim, min=e, max=e, multiple_of=1, origin=origin)
-            origin["multiple_of"] = f"discovered: {e + 1} fails in {where}: {_short(err)}"
+            origin["multiple_of"] = f"discovered: {e + 1} fails in {where}: {one_line(err)}"
     if dim.given("min"):
         return replace(dim, multiple_of=m, origin=origin)
     # Smallest k >= 1 with k*m accepted, by bisection on k in [1, e/m].
-    lo_k, hi_k = 1, e // m
-    first_err = run(lo_k * m)
+    first_err = run(m)
     if first_err is None:
-        low = lo_k * m
+        low = m
         if low > 1:
             origin["min"] = f"discovered: the stride {m} makes {low} the smallest size"
         return replace(dim, min=low if low > 1 else dim.min, multiple_of=m, origin=origin)
-    while hi_k - lo_k > 1:
-        mid = (lo_k + hi_k) // 2
-        if run(mid * m) is None:
-            hi_k = mid
-        else:
-            lo_k = mid
-    below = (hi_k - 1) * m
+    hi_k, lo_k = _boundary(e // m, 1, m, run)  # hi_k runs, lo_k fails
+    below = lo_k * m
     err = run(below) if below > 0 else first_err
-    origin["min"] = f"discovered: {below} fails in {where}: {_short(err or first_err)}"
+    origin["min"] = f"discovered: {below} fails in {where}: {one_line(err or first_err)}"
     return replace(dim, min=hi_k * m, multiple_of=m, origin=origin)
 
 

@@ -65,23 +65,24 @@ class VerificationPlan:
         return text + (("; " + "; ".join(constrained)) if constrained else "")
 
 
-def sizes_of(inputs: list[dict], feeds: Mapping[str, np.ndarray]) -> dict[str, int]:
-    """The named dims' sizes in one given feed set, checked against the inputs' ranks and static axes."""
+def sizes_of(inputs: list[dict], feeds: Mapping[str, np.ndarray], *, stage: str = "export (feeds)") -> dict[str, int]:
+    """The named dims' sizes in one given feed set, checked against the inputs' ranks and static axes
+    (export's --feeds and verify's --inputs)."""
     sizes: dict[str, int] = {}
     for s in inputs:
         if s["name"] not in feeds:
-            raise PolyonnxError("export (feeds)", f"a given feed set lacks input '{s['name']}' (it has {sorted(feeds)})",
+            raise PolyonnxError(stage, f"a given feed set lacks input '{s['name']}' (it has {sorted(feeds)})",
                                 f"give every input: {', '.join(x['name'] for x in inputs)}")
         shape = np.shape(feeds[s["name"]])
         if len(shape) != len(s["shape"]):
-            raise PolyonnxError("export (feeds)", f"given input '{s['name']}' has shape {list(shape)}, the model's "
+            raise PolyonnxError(stage, f"given input '{s['name']}' has shape {list(shape)}, the model's "
                                 f"is {s['shape']}", "give arrays of the model's rank")
         for axis, d in enumerate(s["shape"]):
             if isinstance(d, int) and shape[axis] != d:
-                raise PolyonnxError("export (feeds)", f"given input '{s['name']}' axis {axis} is {shape[axis]}, the "
+                raise PolyonnxError(stage, f"given input '{s['name']}' axis {axis} is {shape[axis]}, the "
                                     f"model fixes it to {d}", "give arrays of the model's shape")
             if isinstance(d, str) and sizes.setdefault(d, int(shape[axis])) != int(shape[axis]):
-                raise PolyonnxError("export (feeds)", f"dim '{d}' has two sizes in one given feed set",
+                raise PolyonnxError(stage, f"dim '{d}' has two sizes in one given feed set",
                                     "inputs that share a dim must agree on its size")
     return sizes
 

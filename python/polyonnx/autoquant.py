@@ -107,22 +107,25 @@ def record(c: Candidate, fp32_bytes: int) -> dict:
     return rec
 
 
+def _not_built(name: str, kind: str, quantization: dict, reason: str) -> Candidate:
+    """A candidate the report lists with the reason it was not built (too few weights to quantize)."""
+    c = Candidate(name, kind)
+    c.entry = {"name": name, "quantization": quantization, "accepted": False, "reason": f"not built: {reason}"}
+    return c
+
+
 def _build_dynamic(job, opts: QuantOptions, steps, source: Path, out_dir: Path) -> list[Candidate]:
     from . import _quantize as q
 
-    c = Candidate("dynamic-int8", "int8")
     share = q.quantizable_share(source)
     if share < q.MIN_QUANTIZABLE_SHARE:
-        c.entry = {"name": c.name, "quantization": {"method": "dynamic", "weight_type": "int8",
+        return [_not_built("dynamic-int8", "int8", {"method": "dynamic", "weight_type": "int8",
                                                      "op_types": list(q.DYNAMIC_OP_TYPES)},
-                   "accepted": False,
-                   "reason": (f"not built: MatMul/Gemm/Gather hold {share:.0%} of the weights (convolutions and "
-                              "recurrent ops stay fp32 under dynamic int8: ConvInteger was 4x slower here and "
-                              "has no onnxruntime-web kernel); use --quantize static with --calibration data "
-                              "to quantize convolutions")}
-    else:
-        c.path = out_dir / "dynamic-int8.onnx"
-        c.quantization = q.dynamic_int8(source, c.path)
+                           f"MatMul/Gemm/Gather hold {share:.0%} of the weights (convolutions and recurrent ops stay "
+                           "fp32 under dynamic int8: ConvInteger was 4x slower here and has no onnxruntime-web "
+                           "int8 kernel); use --quantize static with --calibration data to quantize convolutions")]
+    c = Candidate("dynamic-int8", "int8", path=out_dir / "dynamic-int8.onnx")
+    c.quantization = q.dynamic_int8(source, c.path)
     return [c]
 
 
@@ -164,18 +167,13 @@ def _build_static(job, opts: QuantOptions, steps, source: Path, out_dir: Path) -
 def _build_int4(job, opts: QuantOptions, steps, source: Path, out_dir: Path) -> list[Candidate]:
     from . import _quantize as q
 
-    c = Candidate("int4", "int4")
     share = q.quantizable_share(source, q.INT4_OP_TYPES)
     if share < q.MIN_QUANTIZABLE_SHARE:
-        c.entry = {"name": c.name, "quantization": {"method": "int4", "weight_type": "int4",
-                                                     "op_types": list(q.INT4_OP_TYPES)},
-                   "accepted": False,
-                   "reason": (f"not built: MatMul/Gather hold {share:.0%} of the weights (int4 is weight-only "
-                              "block quantization of MatMul and embedding tables; convolutions and recurrent "
-                              "ops would stay fp32)")}
-    else:
-        c.path = out_dir / "int4.onnx"
-        c.quantization = q.weight_only_int4(source, c.path)
+        return [_not_built("int4", "int4", {"method": "int4", "weight_type": "int4", "op_types": list(q.INT4_OP_TYPES)},
+                           f"MatMul/Gather hold {share:.0%} of the weights (int4 is weight-only block quantization "
+                           "of MatMul and embedding tables; convolutions and recurrent ops would stay fp32)")]
+    c = Candidate("int4", "int4", path=out_dir / "int4.onnx")
+    c.quantization = q.weight_only_int4(source, c.path)
     return [c]
 
 

@@ -219,7 +219,7 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
     plans = size_sets(bundle, list(batches), list(seqs) if seqs else None)
     batch = _batch_dim(bundle)
     say = progress or (lambda _msg: None)
-    results, skipped, pairs = [], [], []
+    results, skipped = [], []
     usable = []
     for name in runtimes:
         ok, why = _runtime_ok(name)

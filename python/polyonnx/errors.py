@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+def one_line(text, limit: int = 240) -> str:
+    """``text`` (an error, a runtime's message) on one line, cut to ``limit`` characters, for a
+    reason quoted inside another message."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
 class PolyonnxError(Exception):
     """A failure a user can act on.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._dims import legal_text, size_problem
-from .errors import FeedError, PolyonnxError
+from .errors import FeedError, PolyonnxError, one_line
 
 # ONNX Runtime JS type strings (the manifest's words) <-> numpy dtypes.
 NUMPY_DTYPES = {
@@ -115,16 +115,11 @@ def as_arrays(feeds: dict, inputs: list[dict], *, stage: str = "run") -> dict[st
                         raise OverflowError(f"its values leave the {dtype} range")
                     arr = arr.astype(want)
         except (ValueError, TypeError, OverflowError) as e:
-            raise FeedError(stage, f"input '{name}' cannot be read as {dtype} ({_short_error(e)})",
+            raise FeedError(stage, f"input '{name}' cannot be read as {dtype} ({one_line(e, 160)})",
                             "give numbers in nested lists of equal length, or an array of the model's dtype",
                             details={"input": name, "expected": dtype}) from None
         out[name] = arr
     return out
-
-
-def _short_error(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return text if len(text) <= 160 else text[:160] + " ..."
 
 
 def check_feeds(feeds: dict, inputs: list[dict], dims: dict, *, stage: str = "run") -> dict[str, int]:

@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from . import manifest as _manifest
-from ._capture import Graph, capture_onnx, capture_torch, failure_text, read_feed_sets, run_check, short, summary
+from ._capture import Graph, capture_onnx, capture_torch, failure_text, read_feed_sets, run_check, summary
 from ._progress import Steps, silent
 from ._version import __version__
 from .autoquant import MODES
 from .bundle import Bundle, recover_leftovers, sha256_file, staging_folder
-from .errors import PolyonnxError, VerificationError
+from .errors import PolyonnxError, VerificationError, one_line
 
 OPTIMIZE_CHOICES = ("none", "basic", "extended")
 QUANTIZE_CHOICES = MODES  # auto, none, and every builder autoquant registers
@@ -203,15 +203,15 @@ def optimize_fp32(graph: Graph, stage: Path, optimize: str, ctx: _Context) -> Va
                 else:
                     _ort.optimize(graph.path, target, level)
             except PolyonnxError as e:
-                ctx.notes.append(f"not optimized: {short(e.message, 300)}")
+                ctx.notes.append(f"not optimized: {one_line(e.message, 300)}")
                 continue
-            check, outs = run_check(graph, target, against, "fp32", reference_outputs=graph.references)
+            check, outs = run_check(graph.plan, graph.output_specs, target, against, "fp32", reference_outputs=graph.references)
             if against == "python":
                 check["reference"] = "onnx:source"
             if check["passed"] or not ctx.verify or level == "none":
                 break
             ctx.notes.append(f"the {level}-optimized graph differs from the reference "
-                             f"({short(failure_text(check), 300)}): shipped unoptimized")
+                             f"({one_line(failure_text(check), 300)}): shipped unoptimized")
         if ctx.verify and not check["passed"]:
             raise VerificationError("optimize", f"the {level}-optimized graph differs from the reference: "
                                     f"{failure_text(check)}", "export again with --optimize none"
@@ -272,7 +272,7 @@ def quantize_variant(graph: Graph, fp32: Variant, stage: Path, opts, ctx: _Conte
             _ort.optimize(graph.path, basic_path, "basic")
         job = aq.QuantJob(inputs=graph.input_manifest(), output_specs=list(graph.output_specs),
                           dims=graph.dims_manifest(), example_dims={d: x.example for d, x in graph.dims.items()},
-                          plan_feeds=graph.plan_feeds, declared=dict(graph.declared), torch_model=graph.torch_model,
+                          plan_feeds=graph.plan.feeds, declared=dict(graph.declared), torch_model=graph.torch_model,
                           fp32=fp32.entry, basic_path=basic_path, tmp=ctx.tmp, notes=ctx.notes)
         cands = aq.build_candidates(job, opts, ctx.steps)
         fp32_bytes = fp32.entry["bytes"]
@@ -302,7 +302,8 @@ def quantize_variant(graph: Graph, fp32: Variant, stage: Path, opts, ctx: _Conte
         name = chosen.kind  # 'int8', 'int4' or 'fp16': the variant's name
         target = stage / chosen.file
         shutil.copyfile(chosen.path, target)
-        check, outs = run_check(graph, target, "fp32", name, reference_outputs=fp32.outputs, variant=name)
+        check, outs = run_check(graph.plan, graph.output_specs, target, "fp32", name, reference_outputs=fp32.outputs,
+                                 variant=name)
         if ctx.verify and not check["passed"]:
             target.unlink()
             chosen.entry["accepted"] = False
@@ -374,7 +375,7 @@ def check_node(graph: Graph, stage: Path, ctx: _Context) -> None:
             return
         # The feeds verification used (given sets included), not regenerated ones: random
         # values of an index or shape input may not run.
-        checks = verify_bundle(bundle, runtimes=["node"], feeds=graph.plan_feeds, save=True)
+        checks = verify_bundle(bundle, runtimes=["node"], feeds=graph.plan.feeds, save=True)
         failed = [c for c in checks if not c["passed"]]
         if failed:
             detail = "; ".join(

@@ -24,6 +24,7 @@ import numpy as np
 from . import compare
 from .bundle import Bundle
 from .errors import PolyonnxError
+from ._plan import sizes_of
 from .feeds import make_feeds, size_plan
 from .manifest import variant_kind
 
@@ -47,23 +48,6 @@ def _input_dims(bundle: Bundle) -> list[str]:
     return names
 
 
-def _sizes_of(bundle: Bundle, feeds: dict) -> dict:
-    sizes = {}
-    for spec in bundle.inputs:
-        arr = feeds.get(spec["name"])
-        if arr is None:
-            raise PolyonnxError("verify", f"the given feeds lack input '{spec['name']}'",
-                                f"give every input: {', '.join(s['name'] for s in bundle.inputs)}")
-        shape = np.shape(arr)
-        if len(shape) != len(spec["shape"]):
-            raise PolyonnxError("verify", f"given input '{spec['name']}' has rank {len(shape)}, the bundle says "
-                                f"{spec['shape']}", "give arrays of the declared rank")
-        for axis, d in enumerate(spec["shape"]):
-            if isinstance(d, str):
-                sizes.setdefault(d, int(shape[axis]))
-    return sizes
-
-
 def plan_feeds(bundle, feeds=None, sizes: dict | None = None, seed: int = 0) -> list[tuple[dict, dict]]:
     """[(dim sizes, feeds)] to run every runtime on.
 
@@ -75,7 +59,7 @@ def plan_feeds(bundle, feeds=None, sizes: dict | None = None, seed: int = 0) -> 
     bundle = _as_bundle(bundle)
     if feeds is not None:
         sets = [feeds] if isinstance(feeds, dict) else list(feeds)
-        return [(_sizes_of(bundle, f), {k: np.asarray(v) for k, v in f.items()}) for f in sets]
+        return [(sizes_of(bundle.inputs, f, stage="verify"), {k: np.asarray(v) for k, v in f.items()}) for f in sets]
     dims = _input_dims(bundle)
     example = {d: int(bundle.dims[d]["example"]) for d in dims}
     if sizes:

@@ -93,7 +93,7 @@ def test_a_size_just_inside_runs_everywhere_and_one_just_outside_is_refused_alik
         e_py = _error(lambda: py.run({"x": off_stride}))
         e_node = _error(lambda: node.run({"x": off_stride}))
     assert e_py.code == e_node.code == "E_FEED"
-    assert e_py.message == e_node.message.split(": ", 1)[-1] or e_py.message in e_node.message
+    assert e_py.message == e_node.message
     assert "'height' is 34, not a multiple of 4" in e_py.message
 
 
@@ -127,8 +127,8 @@ def test_example_ids_never_become_limits_the_embedding_table_does(tmp_path):
         empty = np.zeros((1, 0), dtype=np.int64)
         z_py, z_node = _error(lambda: py.run({"input_ids": empty})), _error(lambda: node.run({"input_ids": empty}))
     assert "input_ids[0][1] = 1000 is outside its value_range [0, 999]" in e_py.message
-    assert e_py.message in e_node.message
-    assert "'seq' is 0, below its minimum 1" in z_py.message and z_py.message in z_node.message
+    assert e_py.message == e_node.message
+    assert "'seq' is 0, below its minimum 1" in z_py.message and z_py.message == z_node.message
 
 
 def test_user_value_ranges_apply_beside_example_inputs(tmp_path):
@@ -224,7 +224,7 @@ def test_the_browser_refuses_what_python_refuses_with_the_same_words(downup):
             e_py, e_web = _error(lambda: py.run(bad)), _error(lambda: web.run(bad))
     finally:
         _browser.shutdown()
-    assert e_web.code == "E_FEED" and e_py.message in e_web.message
+    assert e_web.code == "E_FEED" and e_py.message == e_web.message
 
 
 class Fragile(nn.Module):
