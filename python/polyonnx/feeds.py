@@ -111,6 +111,11 @@ def as_arrays(feeds: dict, inputs: list[dict], *, stage: str = "run") -> dict[st
                     if arr.dtype.kind not in "biuf" or (arr.dtype.kind == "f" and want.kind in "iub"
                                                           and not np.all(np.isfinite(arr) & (arr == np.round(arr)))):
                         raise TypeError(f"its values are {arr.dtype}")
+                    # js/feeds.mjs's rule: booleans only for a bool input, and a bool input takes
+                    # true/false or 1/0, nothing else.
+                    if arr.size and (arr.dtype.kind == "b") != (want.kind == "b") and not (
+                            want.kind == "b" and np.isin(arr, (0, 1)).all()):
+                        raise TypeError(f"its values are {arr.dtype}")
                     if want.kind in "iu" and arr.size and (arr.min() < np.iinfo(want).min or arr.max() > np.iinfo(want).max):
                         raise OverflowError(f"its values leave the {dtype} range")
                     arr = arr.astype(want)

@@ -33,3 +33,16 @@ def test_feed_vector_is_accepted_or_refused_with_the_shared_message(case):
         check_feeds(feeds, case["inputs"], case["dims"])
     assert e.value.code == case["error"]["code"]
     assert e.value.message == case["error"]["message"]
+
+
+def test_python_reads_plain_lists_by_the_js_rule():
+    # js/feeds.mjs: booleans only for bool inputs, which take true/false or 1/0; numbers per dtype.
+    from polyonnx.feeds import as_arrays
+
+    ins = [{"name": "i", "dtype": "int64", "shape": [2]}, {"name": "b", "dtype": "bool", "shape": [2]}]
+    got = as_arrays({"i": [1, 2], "b": [True, 0]}, ins)
+    assert got["i"].dtype == np.int64 and got["b"].tolist() == [True, False]
+    for bad in ({"i": [True, False], "b": [1, 0]}, {"i": [1, 2], "b": [2, 0]}, {"i": [1.5, 2], "b": [1, 0]},
+                {"i": [[1], [1, 2]], "b": [1, 0]}):
+        with pytest.raises(FeedError):
+            as_arrays(bad, ins)
