@@ -1,6 +1,6 @@
 // A bundle at a URL (browsers): fetch and validate polyonnx.json, then fetch a variant's files and
 // check each against its recorded size and sha256 (SubtleCrypto) before anything parses them.
-// The browser twin of bundle.js, with the same shape: { manifest, where, dir, readVariantFiles }.
+// The browser twin of bundle-node.mjs, with the same shape: { manifest, where, dir, readVariantFiles }.
 
 import { IntegrityError, ManifestError } from './errors.mjs';
 import { MANIFEST_NAME, fromJson } from './manifest.mjs';
@@ -8,7 +8,7 @@ import { MANIFEST_NAME, fromJson } from './manifest.mjs';
 const FIX_SERVE = 'serve the whole bundle folder (every file polyonnx.json names) at that URL; '
   + '`python -m polyonnx demo BUNDLE` serves one';
 
-// The same limit as js/bundle.js and python/polyonnx/manifest.py.
+// The same limit as js/bundle-node.mjs and python/polyonnx/manifest.py.
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 
 function pageBase() {

@@ -17,7 +17,7 @@ try {
 const manifestModule = require('./manifest');
 const { toNested, float16FromNumbers, float16ToFloat32 } = require('./tensor');
 const { Model, openModel, checkLoadOptions } = require('./model');
-const { readBundle } = require('./bundle');
+const { readBundle } = require('./bundle-node.mjs');
 const backend = require('./backends/node');
 
 /**

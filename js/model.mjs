@@ -1,7 +1,7 @@
 // A loaded variant: the load sequence (validate -> pick variant -> compatibility -> integrity ->
 // session) and the Model object (run, info, dispose). Runtime-neutral: the runtime comes in as a
 // backend (backends/node.js in Node, backends/web.mjs in browsers) and the files as a bundle
-// reader (bundle.js in Node, bundle-web.mjs in browsers).
+// reader (bundle-node.mjs in Node, bundle-web.mjs in browsers).
 
 import { PolyonnxError, ManifestError, CODES } from './errors.mjs';
 import { selectVariant, variantKind } from './manifest.mjs';

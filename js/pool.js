@@ -20,7 +20,7 @@ const errors = require('./errors');
 const { PolyonnxError, CODES } = errors;
 const { prepareFeeds } = require('./feeds');
 const { checkLoadOptions, checkRunOptions } = require('./model');
-const { readBundle } = require('./bundle');
+const { readBundle } = require('./bundle-node.mjs');
 const { reviveError: revive } = require('./worker-host');
 
 /** Errors of the pool itself; `code` says which (E_QUEUE_FULL, E_TIMEOUT, E_WORKER, E_CLOSED). */

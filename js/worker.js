@@ -105,7 +105,7 @@ const OPS = {
       // the bundle, then openModel's compatibility/integrity/feed checks) with the wasm backend.
       const wasm = require('./backends/wasm');
       const { checkLoadOptions, openModel } = require('./model');
-      const { readBundle } = require('./bundle');
+      const { readBundle } = require('./bundle-node.mjs');
       checkLoadOptions(loadOptions);
       wasm.configure({ numThreads: threads });
       model = await openModel(await readBundle(bundle), loadOptions, wasm);

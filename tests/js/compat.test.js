@@ -11,7 +11,7 @@ const { load, CompatibilityError, ManifestError } = require('../../js/index.js')
 const { RUNTIMES, checkRuntimeVersion, checkVariant, checkModelHeader } = require('../../js/compat');
 const { readModelHeader } = require('../../js/onnx-header');
 const { openModel } = require('../../js/model');
-const { readBundle } = require('../../js/bundle');
+const { readBundle } = require('../../js/bundle-node.mjs');
 const backend = require('../../js/backends/node');
 const { ROOT, fixture, scratchBundle, editManifest, rejectsWith } = require('./_helpers');
 

@@ -77,7 +77,7 @@ test('a manifest naming a file outside the bundle is refused by the schema befor
 });
 
 test('the path check itself refuses names that leave the folder (defence behind the schema)', async () => {
-  const { readBundle, _readVariantFiles } = require('../../js/bundle');
+  const { readBundle, _readVariantFiles } = require('../../js/bundle-node.mjs');
   const dir = scratchBundle('mlp');
   const bundle = await readBundle(dir);
   for (const bad of ['../mlp/model.onnx', '/etc/passwd', 'sub/model.onnx', '.']) {

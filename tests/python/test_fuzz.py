@@ -125,7 +125,7 @@ def _load_bundle(path: Path):
 
 def test_mutated_manifests_end_in_polyonnx_errors_and_js_agrees_on_every_one(tmp_path, tiny):
     """Each mutated polyonnx.json, beside a real model file, is loaded as a bundle (manifest and the
-    default variant's size/sha256) by Python here and by js/bundle.js in one Node process; the two
+    default variant's size/sha256) by Python here and by js/bundle-node.mjs in one Node process; the two
     must accept and refuse exactly the same files."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()

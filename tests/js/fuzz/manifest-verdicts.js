@@ -1,14 +1,14 @@
 'use strict';
 // The JS half of the cross-language manifest fuzz (tests/python/test_fuzz.py): reads file names
 // (one per line) on stdin, loads each DIR/NAME as a bundle exactly as load() does before ONNX
-// Runtime (js/bundle.js: read, UTF-8, JSON, schema, then the default variant's files by size and
+// Runtime (js/bundle-node.mjs: read, UTF-8, JSON, schema, then the default variant's files by size and
 // sha256), and prints {name: {verdict: 'accept' | code | 'foreign', message}} as JSON.
 //
 //   node tests/js/fuzz/manifest-verdicts.js DIR < names.txt
 
 const fs = require('node:fs');
 const path = require('node:path');
-const { readBundle, _readVariantFiles } = require('../../../js/bundle');
+const { readBundle, _readVariantFiles } = require('../../../js/bundle-node.mjs');
 const { PolyonnxError } = require('../../../js/errors');
 
 async function verdict(file) {

@@ -1,14 +1,13 @@
-'use strict';
 // A bundle on disk (Node): find and validate polyonnx.json, then read a variant's files and check
 // each against its recorded size and sha256 before anything parses them. The browser build will
 // have its own reader (fetch) with the same shape: { manifest, where, readVariantFiles }.
 
-const crypto = require('node:crypto');
-const fs = require('node:fs');
-const path = require('node:path');
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 
-const { ManifestError, IntegrityError } = require('./errors');
-const { MANIFEST_NAME, fromJson } = require('./manifest');
+import { ManifestError, IntegrityError } from './errors.mjs';
+import { MANIFEST_NAME, fromJson } from './manifest.mjs';
 
 const FIX_COPY = 'copy the whole bundle folder again (every file polyonnx.json names), or re-export it';
 
@@ -95,7 +94,7 @@ async function readManifestText(manifestPath, dir) {
  * Read and validate the bundle at `where` (a folder, or the path of its polyonnx.json).
  * @returns {Promise<{dir: string, where: string, manifest: object, readVariantFiles: Function}>}
  */
-async function readBundle(where) {
+export async function readBundle(where) {
   if (typeof where !== 'string' || !where) {
     throw new ManifestError('load', `the bundle path is ${JSON.stringify(where)}`,
       "pass the folder that `polyonnx export -o DIR` wrote (or its polyonnx.json), e.g. load('bundles/mlp')");
@@ -202,4 +201,4 @@ async function readVariantFiles(dir, manifest, variantName) {
 }
 
 // _readVariantFiles is exported for tests only (the path checks behind the schema's own).
-module.exports = { readBundle, _readVariantFiles: readVariantFiles };
+export { readVariantFiles as _readVariantFiles };
