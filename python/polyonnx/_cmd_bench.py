@@ -38,7 +38,8 @@ def configure(p) -> None:
                    help="intra-op threads, the same for every runtime (default: all cores)")
     p.add_argument("--no-self-check", dest="self_check", action="store_false",
                    help="skip timing each row again alone in a fresh process (the self-check, 10%% limit)")
-    p.add_argument("--json", metavar="FILE", default=None, help="also write the report as JSON to FILE")
+    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout instead of the table")
+    p.add_argument("--save", metavar="FILE", default=None, help="also write the report as JSON to FILE")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -53,10 +54,11 @@ def run(args) -> int:
                           seqs=args.seq, runs=args.runs, warmup=args.warmup, threads=args.threads,
                           blocks=args.blocks, self_check=args.self_check,
                           progress=None if args.quiet else lambda msg: print(f"bench: {msg}", file=sys.stderr))
-    print(format_report(report))
-    if args.json:
-        path = Path(args.json)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    if args.save:
+        path = Path(args.save)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {path}")
+        if not args.quiet:
+            print(f"bench: wrote {path}", file=sys.stderr)
     return 0 if report["results"] else 1

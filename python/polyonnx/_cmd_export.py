@@ -55,6 +55,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-verify", action="store_true", help="skip run-time comparisons (graph checks still run)")
     p.add_argument("--allow-pickle", action="store_true", help="allow loading a pickled .pt/.pth model (runs its code)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--json", action="store_true",
+                   help="print the written manifest (polyonnx.json) on stdout instead of the summary table")
 
 
 def _pairs(values, what, fix):
@@ -93,5 +95,10 @@ def run(args) -> int:
             "labels": args.labels, "max_drop": args.max_drop,
         },
     )
-    print_bundle(bundle)
+    if args.json:
+        from .manifest import to_json
+
+        print(to_json(bundle.manifest), end="")
+    else:
+        print_bundle(bundle)
     return 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 def configure(p) -> None:
     p.add_argument("bundle", metavar="BUNDLE", help="bundle folder or its polyonnx.json")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="nothing on stderr (info writes only its answer, on stdout)")
 
 
 def run(args) -> int:

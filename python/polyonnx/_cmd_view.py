@@ -16,6 +16,7 @@ def configure(p) -> None:
     p.add_argument("--variant", help="variant to show (default: the manifest's default_variant)")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser, where there is one")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the URL")
 
 
 def start(bundle, variant: str | None = None, *, port: int = 0, browse: bool = False) -> str:
@@ -42,6 +43,6 @@ def run(args) -> int:
     logging.getLogger("netron").setLevel(logging.WARNING)
     logging.basicConfig(level=logging.WARNING)
     url = start(args.bundle, args.variant, port=args.port, browse=args.open)
-    print(f"polyonnx view: {url}  (Netron; Ctrl-C to stop)", flush=True)
+    print(url if args.quiet else f"polyonnx view: {url}  (Netron; Ctrl-C to stop)", flush=True)
     netron.wait()
     return 0

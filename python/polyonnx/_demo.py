@@ -321,16 +321,17 @@ class _Handler(BaseHTTPRequestHandler):
                 pass  # the page went away mid-download
 
 
-def serve(bundle, *, port: int = 0, open_browser: bool = False, quiet: bool = True) -> int:
-    """Run the demo server in the foreground until Ctrl-C (``python -m polyonnx demo``)."""
+def serve(bundle, *, port: int = 0, open_browser: bool = False, quiet: bool = True, terse: bool = False) -> int:
+    """Run the demo server in the foreground until Ctrl-C (``python -m polyonnx demo``). ``terse``
+    prints the URL alone (``-q``), for a script that reads it."""
     server = DemoServer(bundle, port=port, quiet=quiet)
     url = server.url("/")
-    print(f"polyonnx demo: {url}  (bundle '{server.bundle.name}', variants {', '.join(server.bundle.variants)}; "
-          "Ctrl-C to stop)", flush=True)
+    print(url if terse else f"polyonnx demo: {url}  (bundle '{server.bundle.name}', variants "
+          f"{', '.join(server.bundle.variants)}; Ctrl-C to stop)", flush=True)
     if open_browser:
         import webbrowser
 
-        if not webbrowser.open(url):
+        if not webbrowser.open(url) and not terse:
             print("polyonnx demo: no browser to open here; open the URL above yourself", flush=True)
     try:
         server.serve_forever()

@@ -59,3 +59,55 @@ def test_info_json_is_the_manifest(tiny_onnx, tmp_path, capsys):
     assert cli(["info", str(out), "--json"]) == 0
     manifest = json.loads(capsys.readouterr().out)
     assert manifest["name"] == "tiny" and "fp32" in manifest["variants"]
+
+
+def test_every_command_accepts_q():
+    from polyonnx.cli import COMMANDS, build_parser
+
+    for name in COMMANDS:
+        parser = build_parser(name)
+        sub = parser._subparsers._group_actions[0].choices[name]
+        assert "-q" in sub._option_string_actions, f"`polyonnx {name}` has no -q"
+
+
+def test_export_json_prints_the_manifest_it_wrote(tiny_onnx, tmp_path, capsys):
+    out = tmp_path / "b"
+    assert cli(["export", str(tiny_onnx), "-o", str(out), "--quantize", "none", "--no-verify", "-q", "--json"]) == 0
+    printed = capsys.readouterr()
+    assert printed.err == ""
+    assert json.loads(printed.out) == json.loads((out / "polyonnx.json").read_text())
+
+
+def test_info_report_and_bench_json_are_json_on_stdout_with_q_silent_on_stderr(tiny_onnx, tmp_path, capsys):
+    out = tmp_path / "b"
+    assert cli(["export", str(tiny_onnx), "-o", str(out), "--quantize", "none", "--no-verify", "-q"]) == 0
+    capsys.readouterr()
+
+    assert cli(["info", str(out), "--json", "-q"]) == 0
+    printed = capsys.readouterr()
+    assert printed.err == "" and json.loads(printed.out)["name"] == "tiny"
+
+    # A bundle without quantization candidates reports none, in JSON too.
+    assert cli(["report", str(out), "--json", "-q", "-o", str(tmp_path / "r0.html")]) == 0
+    printed = capsys.readouterr()
+    assert printed.err == "" and json.loads(printed.out)["candidates"] == []
+
+    saved = tmp_path / "bench.json"
+    assert cli(["bench", str(out), "--runtimes", "python", "--runs", "5", "--blocks", "1", "--no-self-check",
+                "--json", "-q", "--save", str(saved)]) == 0
+    printed = capsys.readouterr()
+    result = json.loads(printed.out)
+    assert printed.err == "" and result["results"]
+    assert json.loads(saved.read_text()) == result
+
+
+def test_report_json_lists_fp32_and_every_candidate_the_manifest_records(example_bundles, tmp_path, capsys):
+    bundle = example_bundles / "text_transformer"
+    recorded = json.loads((bundle / "polyonnx.json").read_text())["quantization_report"]
+    html = tmp_path / "r.html"
+    assert cli(["report", str(bundle), "--json", "-q", "-o", str(html)]) == 0
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
+    assert printed.err == "" and html.is_file()
+    assert [row["name"] for row in report["candidates"]] == ["fp32", *(c["name"] for c in recorded["candidates"])]
+    assert [row["cosine"] for row in report["candidates"][1:]] == [c.get("cosine") for c in recorded["candidates"]]
