@@ -29,7 +29,7 @@ def test_bench_command_writes_a_report_with_every_row_and_key(example_bundles, t
     out = tmp_path / "bench.json"
     runtimes = "python,node" if NODE_OK else "python"
     code = _run_cli([str(example_bundles / "digits_cnn"), "--runtimes", runtimes, "--batch", "1,3",
-                     "--runs", "3", "--threads", "1", "--json", str(out)])
+                     "--runs", "3", "--threads", "1", "--save", str(out)])
     assert code == 0
     report = json.loads(out.read_text())
     assert {"bench", "bundle", "created", "machine", "settings", "results", "ratios", "skipped"} <= set(report)
