@@ -11,12 +11,8 @@ echo "== model.run overhead vs raw session.run";  node bench/overhead.js
 echo "== pool vs one session";                    node bench/pool.js --rounds 3 --requests 256
 echo "== example server under load";              node bench/server_load.js --requests 1000 --duration-s 60
 echo "== runtimes (python, node, wasm)"
-if .venv/bin/python -c 'from polyonnx.cli import COMMANDS; assert "bench" in COMMANDS' 2>/dev/null; then
-  BENCH=(.venv/bin/python -m polyonnx bench)
-else  # until cli.py registers the command
-  BENCH=(.venv/bin/python -c 'import argparse, sys; from polyonnx import _cmd_bench as c; p = argparse.ArgumentParser(prog="polyonnx bench"); c.configure(p); sys.exit(c.run(p.parse_args()))')
-fi
+BENCH=(.venv/bin/python -m polyonnx bench)
 "${BENCH[@]}" "$B/text_transformer" --runtimes python,node,wasm --batch 1,8 --seq 128 --runs 30 --threads 2 \
-  --json bench/results/python_bench.json
+  --save bench/results/python_bench.json
 echo "== browser wrapper vs raw onnxruntime-web (one Chromium page)"
 .venv/bin/python bench/browser_wrapper.py "$B" --json bench/results/browser_wrapper.json
