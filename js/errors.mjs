@@ -47,6 +47,7 @@ const CODES = Object.freeze({
   VARIANT: 'E_VARIANT', // the bundle has no such variant
   OPTIONS: 'E_OPTIONS', // an unknown or ill-typed option, an unknown output name
   DISPOSED: 'E_DISPOSED', // the model was disposed
+  ABORTED: 'E_ABORTED', // the caller's AbortSignal fired (load, model.run, pool.run)
 });
 
 export { PolyonnxError, ManifestError, IntegrityError, CompatibilityError, FeedError, SessionError, CODES };
