@@ -58,3 +58,10 @@ class VerificationError(PolyonnxError):
     """An exported or quantized model gives answers outside tolerance."""
 
     code = "E_VERIFY"
+
+
+class ProviderError(PolyonnxError):
+    """An execution provider that was asked for is not available, and the fallback is 'error'
+    (js/errors.mjs: a CompatibilityError with this code)."""
+
+    code = "E_PROVIDER"
