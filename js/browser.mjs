@@ -11,36 +11,61 @@
 import * as errors from './errors.mjs';
 import * as manifestModule from './manifest.mjs';
 import { toNested, float16FromNumbers, float16ToFloat32 } from './tensor.mjs';
-import { Model, openModel, checkLoadOptions } from './model.mjs';
+import { Model, openModel, checkLoadOptions, throwIfAborted } from './model.mjs';
 import { fetchBundle } from './bundle-web.mjs';
 import * as backend from './backends/web.mjs';
 import pkg from '../package.json' with { type: 'json' };
 
-// Load options only the browser has.
-const BROWSER_OPTIONS = ['wasmPaths'];
+// Load options only the browser has: name -> check (an error text, or '' when the value is fine).
+// `signal` is model.mjs's, shared with Node.
+const BROWSER_CHECKS = {
+  wasmPaths: () => '', // backends/web.mjs checks it (it knows what onnxruntime-web takes)
+  onProgress: (v) => (typeof v === 'function' ? '' : 'a function, called with { loaded, total, file } (bytes)'),
+  cache: (v) => (typeof v === 'boolean' || (typeof v === 'string' && v !== '') ? ''
+    : "true (the default where the Cache API exists), false, or a cache name such as 'my-app-models'"),
+  fetch: (v) => (typeof v === 'function' ? '' : 'a function like fetch: (url, init) => Promise<Response>'),
+};
+const BROWSER_OPTIONS = Object.keys(BROWSER_CHECKS);
+
+/** Load options: the shared ones (model.mjs), then the browser's own, before any fetch. */
+function checkBrowserOptions(options, extra = []) {
+  checkLoadOptions(options, [...BROWSER_OPTIONS, ...extra]);
+  for (const [key, check] of Object.entries(BROWSER_CHECKS)) {
+    const value = options ? options[key] : undefined;
+    const want = value === undefined ? '' : check(value);
+    if (want) {
+      throw new errors.PolyonnxError('load', `option ${key} is ${typeof value === 'function' ? 'a function' : JSON.stringify(value)}`,
+        `pass ${want}`, { code: errors.CODES.OPTIONS });
+    }
+  }
+}
 
 /**
  * Load one variant of the bundle at `url` (a folder URL or its polyonnx.json; relative URLs
  * resolve against the page).
  * @param {string | URL} url
- * @param {import('./index').LoadOptions & {wasmPaths?: string | Record<string, string>}} [options]
+ * @param {import('./index').LoadOptions & {wasmPaths?: string | Record<string, string>,
+ *   onProgress?: (p: {loaded: number, total: number, file: string}) => void, cache?: boolean | string,
+ *   fetch?: (url: string, init: RequestInit) => Promise<Response>, signal?: AbortSignal}} [options]
  * @returns {Promise<Model>}
  */
 export async function load(url, options = {}) {
-  checkLoadOptions(options, BROWSER_OPTIONS); // before any fetch: a typo in an option fails first
-  const { wasmPaths, ...rest } = options || {};
+  checkBrowserOptions(options); // before any fetch: a typo in an option fails first
+  const { wasmPaths, onProgress, cache, fetch, ...rest } = options || {};
   backend.configure({ wasmPaths, intraOpNumThreads: rest.intraOpNumThreads });
-  const bundle = await fetchBundle(url);
+  throwIfAborted(rest.signal, 'load', `bundle ${url}`);
+  const bundle = await fetchBundle(url, { fetch, signal: rest.signal, cache, onProgress });
   return openModel(bundle, rest, backend);
 }
 
 /** load + run + dispose, for one-off use. `options` are load options plus `outputs`. */
 export async function run(url, feeds, options = {}) {
-  checkLoadOptions(options, [...BROWSER_OPTIONS, 'outputs']);
+  checkBrowserOptions(options, ['outputs']);
   const { outputs, ...loadOptions } = options || {};
   const model = await load(url, loadOptions);
   try {
-    return await model.run(feeds, outputs === undefined ? undefined : { outputs });
+    return await model.run(feeds, { ...(outputs === undefined ? {} : { outputs }),
+      ...(loadOptions.signal ? { signal: loadOptions.signal } : {}) });
   } finally {
     await model.dispose();
   }

@@ -1,6 +1,6 @@
 // A bundle on disk (Node): find and validate polyonnx.json, then read a variant's files and check
-// each against its recorded size and sha256 before anything parses them. The browser build will
-// have its own reader (fetch) with the same shape: { manifest, where, readVariantFiles }.
+// each against its recorded size and sha256 (the sha256 while ONNX Runtime builds the session:
+// model.mjs). The browser twin is bundle-web.mjs, with the same shape: { manifest, where, readVariantFiles }.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -8,6 +8,7 @@ import path from 'node:path';
 
 import { ManifestError, IntegrityError } from './errors.mjs';
 import { MANIFEST_NAME, fromJson } from './manifest.mjs';
+import { throwIfAborted } from './model.mjs';
 
 const FIX_COPY = 'copy the whole bundle folder again (every file polyonnx.json names), or re-export it';
 
@@ -120,7 +121,7 @@ export async function readBundle(where) {
     dir,
     where: manifestPath,
     manifest,
-    readVariantFiles: (variantName) => readVariantFiles(dir, manifest, variantName),
+    readVariantFiles: (variantName, options) => readVariantFiles(dir, manifest, variantName, options),
   };
 }
 
@@ -153,7 +154,8 @@ async function resolveInside(dir, file, what) {
   return real;
 }
 
-async function readChecked(dir, entry, what) {
+/** The file's bytes, checked for place, type and size (the sha256 is verifyDigest's, later). */
+async function readSized(dir, entry, what) {
   const real = await resolveInside(dir, entry.file, what);
   const opened = await openRegular(real);
   if (opened.problem === 'missing') {
@@ -177,28 +179,56 @@ async function readChecked(dir, entry, what) {
   } finally {
     await handle.close();
   }
-  const digest = crypto.createHash('sha256').update(bytes).digest('hex');
+  // A view on the Buffer's own bytes (no copy); onnxruntime-node takes any Uint8Array.
+  return { real, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+}
+
+/**
+ * Resolves when `bytes` match the entry's sha256, rejects with an IntegrityError otherwise.
+ * WebCrypto's digest runs on libuv's thread pool (crypto.createHash would hold the main thread),
+ * so it overlaps onnxruntime-node's session creation, which holds the main thread (its
+ * InferenceSession.create builds the session synchronously inside a setImmediate).
+ */
+async function verifyDigest({ real, bytes }, entry, what) {
+  const digest = Buffer.from(await crypto.webcrypto.subtle.digest('SHA-256', bytes)).toString('hex');
   if (digest !== entry.sha256) {
     throw new IntegrityError('load',
       `${what}: '${real}' does not match its sha256 in polyonnx.json (expected ${entry.sha256.slice(0, 12)}..., `
       + `found ${digest.slice(0, 12)}...)`,
       `the file was changed after export: ${FIX_COPY}`, { details: { file: entry.file, expected: entry.sha256, found: digest } });
   }
-  // A view on the Buffer's own bytes (no copy); onnxruntime-node takes any Uint8Array.
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** The variant's model bytes and external data, each checked; nothing is parsed before this passes. */
-async function readVariantFiles(dir, manifest, variantName) {
+/**
+ * The variant's model bytes and external data, each checked for place, type and size, with
+ * `verified`: a promise that their sha256 match (model.mjs builds the session meanwhile and hands
+ * the model out only once it resolves). The `signal` is checked between files.
+ */
+async function readVariantFiles(dir, manifest, variantName, { signal } = {}) {
   const variant = manifest.variants[variantName];
   const what = `variant '${variantName}' of bundle '${manifest.name}'`;
-  const modelBytes = await readChecked(dir, variant, what);
-  const externalData = [];
-  for (const e of variant.external_data || []) {
-    externalData.push({ path: e.file, data: await readChecked(dir, e, `${what} (external data)`) });
+  const entries = [variant, ...(variant.external_data || [])];
+  const read = [];
+  for (const [i, e] of entries.entries()) {
+    throwIfAborted(signal, 'load', what);
+    read.push(await readSized(dir, e, i ? `${what} (external data)` : what));
   }
-  return { modelBytes, externalData };
+  const verified = Promise.all(read.map((r, i) => verifyDigest(r, entries[i], i ? `${what} (external data)` : what)))
+    .then(() => undefined);
+  return {
+    modelBytes: read[0].bytes,
+    externalData: read.slice(1).map((r, i) => ({ path: entries[i + 1].file, data: r.bytes })),
+    verified,
+  };
 }
 
-// _readVariantFiles is exported for tests only (the path checks behind the schema's own).
-export { readVariantFiles as _readVariantFiles };
+/** readVariantFiles, settled only once the sha256 are checked (tests and fuzzers: the verdict). */
+async function readVerifiedFiles(dir, manifest, variantName) {
+  const files = await readVariantFiles(dir, manifest, variantName);
+  await files.verified;
+  return files;
+}
+
+// _readVariantFiles is exported for tests only (the path checks behind the schema's own, and the
+// verdict on a bundle's files without ONNX Runtime).
+export { readVerifiedFiles as _readVariantFiles };

@@ -1,9 +1,12 @@
-// A bundle at a URL (browsers): fetch and validate polyonnx.json, then fetch a variant's files and
-// check each against its recorded size and sha256 (SubtleCrypto) before anything parses them.
-// The browser twin of bundle-node.mjs, with the same shape: { manifest, where, dir, readVariantFiles }.
+// A bundle at a URL (browsers): fetch and validate polyonnx.json, then get a variant's files from
+// the Cache API (keyed by sha256) or the network, with progress and an abort signal, and check
+// each against its recorded size, then its sha256 (SubtleCrypto, while onnxruntime-web builds the
+// session: model.mjs). The browser twin of bundle-node.mjs, with the same shape:
+// { manifest, where, dir, readVariantFiles }.
 
-import { IntegrityError, ManifestError } from './errors.mjs';
+import { IntegrityError, ManifestError, PolyonnxError } from './errors.mjs';
 import { MANIFEST_NAME, fromJson } from './manifest.mjs';
+import { abortError, throwIfAborted } from './model.mjs';
 
 const FIX_SERVE = 'serve the whole bundle folder (every file polyonnx.json names) at that URL; '
   + '`python -m polyonnx demo BUNDLE` serves one';
@@ -37,32 +40,73 @@ function locate(where) {
   return { manifestUrl: new URL(MANIFEST_NAME, url), dirUrl: url };
 }
 
-async function fetchOk(url, what, ErrorClass) {
+const plainFetch = (url, init) => globalThis.fetch(url, init); // looked up per call: tests and polyfills swap it
+
+/**
+ * One load's way to the network and the cache: the caller's fetch (or the page's), the abort
+ * signal, the Cache API store (or null), the progress callback.
+ */
+function context({ fetch, signal, cache, onProgress } = {}) {
+  return { fetch: fetch || plainFetch, signal, cacheName: cacheName(cache), onProgress, store: undefined };
+}
+
+/** The Cache API store's name, or null for no cache: on by default where `caches` exists. */
+function cacheName(cache) {
+  if (cache === false) return null;
+  if (typeof cache === 'string') return cache;
+  return globalThis.caches ? DEFAULT_CACHE : null;
+}
+
+/** Failures of fetch or of reading a body: E_ABORTED when the signal did it. */
+function networkFailure(ctx, e, what) {
+  if (ctx.signal && ctx.signal.aborted) return abortError('load', what, ctx.signal);
+  return e;
+}
+
+async function fetchOk(ctx, url, what, ErrorClass) {
+  throwIfAborted(ctx.signal, 'load', what);
   let response;
   try {
-    response = await fetch(url, { credentials: 'same-origin' });
+    response = await ctx.fetch(url.href, { credentials: 'same-origin', signal: ctx.signal });
   } catch (e) {
+    const aborted = networkFailure(ctx, e, what);
+    if (aborted !== e) throw aborted;
     throw new ErrorClass('load', `${what}: could not fetch ${url.href} (${e && e.message ? e.message : e})`,
       `check that the server is up and serves that URL; a bundle on another origin needs CORS headers. ${FIX_SERVE}`,
       { cause: e, details: { url: url.href } });
   }
+  if (!response || typeof response.ok !== 'boolean') {
+    throw new ErrorClass('load', `${what}: the fetch function returned ${response === null ? 'null' : typeof response} for ${url.href}, not a Response`,
+      'pass load(url, { fetch }) a function that returns fetch()\'s Response, e.g. (url, init) => fetch(url, { ...init, headers })');
+  }
   if (!response.ok) {
     throw new ErrorClass('load', `${what}: ${url.href} answered HTTP ${response.status} ${response.statusText || ''}`.trim(),
-      FIX_SERVE, { details: { url: url.href, status: response.status } });
+      response.status === 401 || response.status === 403
+        ? `the server refused the request: pass load(url, { fetch }) a fetch that sends the credentials it needs. ${FIX_SERVE}`
+        : FIX_SERVE, { details: { url: url.href, status: response.status } });
   }
   return response;
 }
 
 /**
  * Fetch and validate the bundle at `where` (a folder URL or the URL of its polyonnx.json),
- * resolved against the page.
+ * resolved against the page. The manifest is always fetched (it names the sha256 to expect);
+ * `options` (fetch, signal, cache, onProgress: see browser.mjs load) apply to every request of
+ * this bundle.
  * @returns {Promise<{dir: string, where: string, manifest: object, readVariantFiles: Function}>}
  */
-export async function fetchBundle(where) {
+export async function fetchBundle(where, options = {}) {
+  const ctx = context(options);
   const { manifestUrl, dirUrl } = locate(where);
-  const response = await fetchOk(manifestUrl, `bundle ${dirUrl.href}`, ManifestError);
-  const raw = await readAtMost(response, MAX_MANIFEST_BYTES, () => new ManifestError('load',
-    `${manifestUrl.href} is more than ${MAX_MANIFEST_BYTES} bytes, more than a manifest can be`, 're-export the bundle'));
+  const what = `bundle ${dirUrl.href}`;
+  const response = await fetchOk(ctx, manifestUrl, what, ManifestError);
+  let raw;
+  try {
+    raw = await readAtMost(response, MAX_MANIFEST_BYTES, () => new ManifestError('load',
+      `${manifestUrl.href} is more than ${MAX_MANIFEST_BYTES} bytes, more than a manifest can be`, 're-export the bundle'));
+  } catch (e) {
+    throw networkFailure(ctx, e, what);
+  }
   let text;
   try {
     // fatal and ignoreBOM: invalid UTF-8 and a BOM are refused, as Node's load() and Python refuse them.
@@ -76,7 +120,8 @@ export async function fetchBundle(where) {
     dir: dirUrl.href,
     where: manifestUrl.href,
     manifest,
-    readVariantFiles: (variantName) => readVariantFiles(dirUrl, manifest, variantName),
+    readVariantFiles: (variantName, more = {}) => readVariantFiles(
+      more.signal && more.signal !== ctx.signal ? { ...ctx, signal: more.signal } : ctx, dirUrl, manifest, variantName),
   };
 }
 
@@ -91,14 +136,20 @@ async function sha256(bytes, what) {
       `${what}: this page cannot compute sha256 (crypto.subtle exists only in secure contexts: https, localhost, 127.0.0.1)`,
       'serve the page over https, or from localhost / 127.0.0.1 while developing');
   }
+  // digest() takes a copy of the bytes when called and hashes it off the main thread, while
+  // onnxruntime-web builds the session from the same bytes (model.mjs).
   return hex(await subtle.digest('SHA-256', bytes));
 }
 
-/** The response body, refused (tooLong()) as soon as it passes `limit` bytes. */
-async function readAtMost(response, limit, tooLong) {
+/**
+ * The response body, refused (tooLong()) as soon as it passes `limit` bytes; `onChunk(n)` is
+ * told of every chunk (download progress).
+ */
+async function readAtMost(response, limit, tooLong, onChunk) {
   if (!response.body || !response.body.getReader) {
     const whole = new Uint8Array(await response.arrayBuffer());
     if (whole.length > limit) throw tooLong();
+    if (onChunk) onChunk(whole.length);
     return whole;
   }
   const reader = response.body.getReader();
@@ -113,11 +164,33 @@ async function readAtMost(response, limit, tooLong) {
     }
     bytes.set(value, got);
     got += value.length;
+    if (onChunk) onChunk(value.length);
   }
   return got === limit ? bytes : bytes.subarray(0, got);
 }
 
-async function fetchChecked(dirUrl, entry, what) {
+// --- the Cache API store, keyed by content --------------------------------------------------------
+// The key is the file's sha256, not its URL: a bundle moved or renamed with the same bytes hits,
+// a changed file (a new sha256 in polyonnx.json) misses. The URL is never fetched (.invalid is
+// reserved, RFC 2606); the Cache API only needs an http(s) URL as a key.
+const DEFAULT_CACHE = 'polyonnx';
+const cacheKey = (sha) => `https://polyonnx.invalid/sha256/${sha}`;
+
+/** The open store, or null where the Cache API is missing or refuses (opaque origins, some private modes). */
+async function openStore(ctx) {
+  if (ctx.store !== undefined) return ctx.store;
+  ctx.store = null;
+  if (ctx.cacheName && globalThis.caches) {
+    try {
+      ctx.store = await globalThis.caches.open(ctx.cacheName);
+    } catch (e) {
+      ctx.cacheProblem = `caches.open('${ctx.cacheName}') failed (${e && e.message ? e.message : e}): files fetched every time`;
+    }
+  }
+  return ctx.store;
+}
+
+function checkPlace(dirUrl, entry, what) {
   const url = new URL(entry.file, dirUrl);
   // Plain names only (the schema says so too): a manifest must not point the page elsewhere.
   const rest = url.href.startsWith(dirUrl.href) ? url.href.slice(dirUrl.href.length) : null;
@@ -125,7 +198,37 @@ async function fetchChecked(dirUrl, entry, what) {
     throw new IntegrityError('load', `${what}: '${entry.file}' points outside the bundle folder ${dirUrl.href}`,
       're-export the bundle: model files are plain names inside the bundle folder', { details: { file: entry.file } });
   }
-  const response = await fetchOk(url, what, IntegrityError);
+  return url;
+}
+
+/** The cached copy's bytes, or null (no store, no entry, or an entry of the wrong size, evicted). */
+async function fromCache(ctx, store, entry, progress, what) {
+  if (!store) return null;
+  let hit;
+  try {
+    hit = await store.match(cacheKey(entry.sha256));
+  } catch {
+    return null;
+  }
+  if (!hit) return null;
+  let bytes;
+  try {
+    bytes = await readAtMost(hit, entry.bytes, () => new RangeError('longer than recorded'), (n) => progress.add(entry.file, n));
+  } catch (e) {
+    if (e instanceof PolyonnxError) throw e; // the onProgress callback's failure
+    bytes = null; // longer than recorded, or unreadable: evicted below
+  }
+  throwIfAborted(ctx.signal, 'load', what);
+  if (!bytes || bytes.length !== entry.bytes) {
+    progress.reset(entry.file);
+    await store.delete(cacheKey(entry.sha256)).catch(() => {});
+    return null;
+  }
+  return bytes;
+}
+
+async function fromNetwork(ctx, url, entry, progress, what) {
+  const response = await fetchOk(ctx, url, what, IntegrityError);
   const sizeError = (found, more = false) => new IntegrityError('load',
     `${what}: ${url.href} is ${more ? `more than ${entry.bytes}` : found} bytes, but polyonnx.json records ${entry.bytes} `
     + '(truncated or replaced)', `${FIX_SERVE}; or re-export the bundle`,
@@ -138,27 +241,94 @@ async function fetchChecked(dirUrl, entry, what) {
     if (response.body) await response.body.cancel().catch(() => {});
     throw sizeError(Number(declared));
   }
-  const bytes = await readAtMost(response, entry.bytes, () => sizeError(entry.bytes + 1, true));
-  if (bytes.length !== entry.bytes) throw sizeError(bytes.length);
-  const digest = await sha256(bytes, what);
-  if (digest !== entry.sha256) {
-    throw new IntegrityError('load',
-      `${what}: ${url.href} does not match its sha256 in polyonnx.json (expected ${entry.sha256.slice(0, 12)}..., `
-      + `found ${digest.slice(0, 12)}...)`,
-      `the file changed after export (or a cache serves an old copy): ${FIX_SERVE}`,
-      { details: { file: entry.file, expected: entry.sha256, found: digest } });
+  let bytes;
+  try {
+    bytes = await readAtMost(response, entry.bytes, () => sizeError(entry.bytes + 1, true), (n) => progress.add(entry.file, n));
+  } catch (e) {
+    throw networkFailure(ctx, e, what);
   }
+  if (bytes.length !== entry.bytes) throw sizeError(bytes.length);
   return bytes;
 }
 
-/** The variant's model bytes and external data, fetched in parallel and each checked. */
-async function readVariantFiles(dirUrl, manifest, variantName) {
+/**
+ * One file: from the cache (by sha256) or the network, sized; `verified` resolves once its sha256
+ * matched (and a fetched copy is stored), or rejects with an IntegrityError. A cached copy that
+ * fails is evicted first (details.evicted: model.mjs then reads the file again, from the network).
+ */
+async function getFile(ctx, dirUrl, entry, what, progress, report) {
+  const url = checkPlace(dirUrl, entry, what);
+  const store = await openStore(ctx);
+  let bytes = await fromCache(ctx, store, entry, progress, what);
+  const cached = bytes !== null;
+  if (!cached) bytes = await fromNetwork(ctx, url, entry, progress, what);
+  report.from[entry.file] = cached ? 'cache' : 'network';
+  const verified = (async () => {
+    const digest = await sha256(bytes, what);
+    if (digest !== entry.sha256) {
+      if (cached) await store.delete(cacheKey(entry.sha256)).catch(() => {});
+      throw new IntegrityError('load',
+        `${what}: ${cached ? `the cached copy of ${url.href} (Cache API '${ctx.cacheName}')` : url.href} does not match its sha256 `
+        + `in polyonnx.json (expected ${entry.sha256.slice(0, 12)}..., found ${digest.slice(0, 12)}...)`,
+        cached ? 'the cached copy was evicted; load again to fetch the file anew'
+          : `the file changed after export (or a cache serves an old copy): ${FIX_SERVE}`,
+        { details: { file: entry.file, expected: entry.sha256, found: digest, evicted: cached } });
+    }
+    if (!cached && store) {
+      try {
+        await store.put(cacheKey(entry.sha256), new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } }));
+        report.stored.push(entry.file);
+      } catch (e) {
+        // A full quota is not a reason to fail a load that has its bytes: the next load fetches again.
+        report.problems.push(`could not store '${entry.file}' in Cache API '${ctx.cacheName}' (${e && e.message ? e.message : e})`);
+      }
+    }
+  })();
+  verified.catch(() => {}); // model.mjs awaits it; this keeps an abort elsewhere from leaving it unhandled
+  return { bytes, verified };
+}
+
+/** Download progress over a variant's files, in bytes: monotonic, and its last call has loaded === total. */
+function progressOf(ctx, entries) {
+  const total = entries.reduce((s, e) => s + e.bytes, 0);
+  const got = new Map(entries.map((e) => [e.file, 0]));
+  let reported = -1;
+  const call = (file) => {
+    const loaded = Math.min(total, [...got.values()].reduce((s, n) => s + n, 0));
+    // A file read again (a cached copy that failed) does not move the count back.
+    if (loaded <= reported) return;
+    reported = loaded;
+    try {
+      ctx.onProgress({ loaded, total, file });
+    } catch (e) {
+      throw new PolyonnxError('load', `the onProgress callback threw (${e && e.message ? e.message : e})`,
+        'fix the callback passed to load(url, { onProgress })', { cause: e });
+    }
+  };
+  return {
+    add(file, n) { got.set(file, got.get(file) + n); if (ctx.onProgress) call(file); },
+    reset(file) { got.set(file, 0); },
+  };
+}
+
+/**
+ * The variant's model bytes and external data, fetched in parallel, each sized, with `verified`:
+ * a promise that their sha256 match (model.mjs builds the session meanwhile).
+ */
+async function readVariantFiles(ctx, dirUrl, manifest, variantName) {
   const variant = manifest.variants[variantName];
   const what = `variant '${variantName}' of bundle '${manifest.name}'`;
-  const external = variant.external_data || [];
-  const [modelBytes, ...data] = await Promise.all([
-    fetchChecked(dirUrl, variant, what),
-    ...external.map((e) => fetchChecked(dirUrl, e, `${what} (external data)`)),
-  ]);
-  return { modelBytes, externalData: external.map((e, i) => ({ path: e.file, data: data[i] })) };
+  const entries = [variant, ...(variant.external_data || [])];
+  const progress = progressOf(ctx, entries);
+  const report = { cache: null, from: {}, stored: [], problems: [] };
+  const files = await Promise.all(entries.map((e, i) => getFile(ctx, dirUrl, e, i ? `${what} (external data)` : what,
+    progress, report)));
+  report.cache = ctx.store ? ctx.cacheName : null;
+  if (ctx.cacheProblem) report.problems.push(ctx.cacheProblem);
+  return {
+    modelBytes: files[0].bytes,
+    externalData: files.slice(1).map((f, i) => ({ path: entries[i + 1].file, data: f.bytes })),
+    verified: Promise.all(files.map((f) => f.verified)).then(() => undefined),
+    report,
+  };
 }

@@ -3,7 +3,7 @@
 // backend (backends/node.js in Node, backends/web.mjs in browsers) and the files as a bundle
 // reader (bundle-node.mjs in Node, bundle-web.mjs in browsers).
 
-import { PolyonnxError, ManifestError, CODES } from './errors.mjs';
+import { PolyonnxError, ManifestError, IntegrityError, CODES } from './errors.mjs';
 import { selectVariant, variantKind } from './manifest.mjs';
 import { RUNTIMES, checkRuntimeVersion, checkVariant, checkModelHeader } from './compat.mjs';
 import { readModelHeader } from './onnx-header.mjs';
@@ -22,9 +22,32 @@ const LOAD_OPTIONS = {
   interOpNumThreads: (v) => (Number.isInteger(v) && v >= 0 ? '' : 'a non-negative integer (0 = ONNX Runtime decides)'),
   graphOptimizationLevel: (v) => (GRAPH_LEVELS.includes(v) ? '' : `one of ${GRAPH_LEVELS.map((l) => `'${l}'`).join(', ')}`),
   logSeverityLevel: (v) => ([0, 1, 2, 3, 4].includes(v) ? '' : '0 (verbose) to 4 (fatal)'),
+  signal: (v) => (isSignal(v) ? '' : 'an AbortSignal (new AbortController().signal)'),
 };
 const SESSION_KEYS = ['executionProviders', 'intraOpNumThreads', 'interOpNumThreads', 'graphOptimizationLevel',
   'logSeverityLevel'];
+
+/** An AbortSignal, or anything shaped like one (another realm's, a polyfill's). */
+function isSignal(v) {
+  return Boolean(v) && typeof v === 'object' && typeof v.aborted === 'boolean' && typeof v.addEventListener === 'function';
+}
+
+/**
+ * The error for an aborted load or run: one code (E_ABORTED) wherever the abort happens, the
+ * signal's reason as `cause`, so a caller can tell its own abort from a failure.
+ */
+function abortError(stage, what, signal) {
+  const reason = signal && signal.reason;
+  const why = reason === undefined ? '' : ` (${reason && reason.message ? reason.message : String(reason)})`;
+  return new PolyonnxError(stage, `${what} was aborted by its signal${why}`,
+    stage === 'run' ? 'run again with a signal that is not aborted' : 'load again with a signal that is not aborted',
+    { code: CODES.ABORTED, cause: reason });
+}
+
+/** Throws E_ABORTED if `signal` is aborted (a check between the stages of a load). */
+function throwIfAborted(signal, stage, what) {
+  if (signal && signal.aborted) throw abortError(stage, what, signal);
+}
 
 function optionsError(stage, message, fix) {
   return new PolyonnxError(stage, message, fix, { code: CODES.OPTIONS });
@@ -48,36 +71,79 @@ function checkLoadOptions(options, extraKeys = []) {
   }
   const sessionOptions = { executionProviders: ['cpu'] };
   for (const key of SESSION_KEYS) if (options[key] !== undefined) sessionOptions[key] = options[key];
-  return { variant: options.variant, sessionOptions };
+  return { variant: options.variant, sessionOptions, signal: options.signal };
 }
 
 /**
  * Load one variant of a bundle.
- * @param {{manifest: object, where: string, dir?: string, readVariantFiles: (name: string) => Promise<{modelBytes: Uint8Array, externalData: {path: string, data: Uint8Array}[]}>}} bundle
+ *
+ * The sha256 of the files runs while ONNX Runtime builds the session from the same bytes (issue
+ * #14: hashing first, then building, cost 2x a raw InferenceSession.create); the model is handed
+ * out only once both are done and the hash matched: on a mismatch the session is released and
+ * load rejects with the IntegrityError. Nothing writes to the bytes between the two readers.
+ * @param {{manifest: object, where: string, dir?: string, readVariantFiles: (name: string, options?: {signal?: AbortSignal}) => Promise<{modelBytes: Uint8Array, externalData: {path: string, data: Uint8Array}[], verified?: Promise<void>, report?: object}>}} bundle
  * @param {object} options load options (see index.d.ts LoadOptions)
  * @param {object} backend backends/node.js or a module with the same functions
  */
 async function openModel(bundle, options, backend) {
   const t0 = now();
-  const { variant: wanted, sessionOptions } = checkLoadOptions(options);
+  const { variant: wanted, sessionOptions, signal } = checkLoadOptions(options);
   const { manifest } = bundle;
   const [variantName, variant] = selectVariant(manifest, wanted);
-  const entry = RUNTIMES[backend.RUNTIME];
-  checkRuntimeVersion(entry, backend.runtimeVersion());
+  // The installed release's own opset/IR limits (runtimes.json `versions`), once it is in range.
+  const entry = checkRuntimeVersion(RUNTIMES[backend.RUNTIME], backend.runtimeVersion());
   checkVariant(variantName, variant, entry, manifest.name);
-  const files = await bundle.readVariantFiles(variantName);
+  const what = `variant '${variantName}' of bundle '${manifest.name}'`;
+  const load = { bundle, variantName, variant, entry, backend, sessionOptions, signal, what };
+  let opened;
+  try {
+    opened = await openVerified(load);
+  } catch (e) {
+    // A cached copy that failed its sha256 was evicted by the reader: the next read fetches it
+    // again and checks it again (once: a second mismatch is the server's file, and is refused).
+    if (!(e instanceof IntegrityError && e.details && e.details.evicted)) throw e;
+    opened = await openVerified(load);
+    opened.report = { ...opened.report, refetched: e.details.file };
+  }
+  return new Model({ backend, session: opened.session, manifest, variantName, bundle, sessionOptions,
+    loadMs: now() - t0, report: opened.report });
+}
+
+/** Read the variant's files, then build the session while their sha256 is checked. */
+async function openVerified({ bundle, variantName, variant, entry, backend, sessionOptions, signal, what }) {
+  throwIfAborted(signal, 'load', what);
+  const files = await bundle.readVariantFiles(variantName, { signal });
+  const verified = files.verified || Promise.resolve();
+  verified.catch(() => {}); // awaited below on every path; this keeps an early throw from leaving it unhandled
+  try {
+    checkHeader(files.modelBytes, variantName, variant, entry, bundle.manifest.name);
+  } catch (e) {
+    await verified; // a file that fails its sha256 is reported as that, not as a bad header
+    throw e;
+  }
+  throwIfAborted(signal, 'load', what);
+  const [session, check] = await Promise.allSettled([
+    backend.createSession(files.modelBytes, files.externalData, sessionOptions, what),
+    verified,
+  ]);
+  if (check.status === 'rejected' || (session.status === 'fulfilled' && signal && signal.aborted)) {
+    if (session.status === 'fulfilled') await backend.release(session.value).catch(() => {});
+    throw check.status === 'rejected' ? check.reason : abortError('load', what, signal);
+  }
+  if (session.status === 'rejected') throw session.reason;
+  return { session: session.value, report: files.report };
+}
+
+function checkHeader(modelBytes, variantName, variant, entry, bundleName) {
   let header;
   try {
-    header = readModelHeader(files.modelBytes);
+    header = readModelHeader(modelBytes);
   } catch (e) {
     throw new ManifestError('load',
-      `variant '${variantName}' of bundle '${manifest.name}': '${variant.file}' matches its sha256 but is not a readable ONNX model (${e.message})`,
+      `variant '${variantName}' of bundle '${bundleName}': '${variant.file}' matches its sha256 but is not a readable ONNX model (${e.message})`,
       'the manifest names the wrong file: re-export the bundle', { cause: e });
   }
-  checkModelHeader(header, variantName, variant, entry, manifest.name);
-  const what = `variant '${variantName}' of bundle '${manifest.name}'`;
-  const session = await backend.createSession(files.modelBytes, files.externalData, sessionOptions, what);
-  return new Model({ backend, session, manifest, variantName, bundle, sessionOptions, loadMs: now() - t0 });
+  checkModelHeader(header, variantName, variant, entry, bundleName);
 }
 
 function deepFreeze(o) {
@@ -90,8 +156,9 @@ function deepFreeze(o) {
 
 class Model {
   /** Use load() from 'polyonnx'; this constructor is internal. */
-  constructor({ backend, session, manifest, variantName, bundle, sessionOptions, loadMs }) {
+  constructor({ backend, session, manifest, variantName, bundle, sessionOptions, loadMs, report }) {
     this._backend = backend;
+    this._report = report;
     this._session = session;
     this._bundle = bundle;
     this._sessionOptions = sessionOptions;
@@ -131,6 +198,8 @@ class Model {
         version: this._backend.runtimeVersion() },
       sessionOptions: structuredClone(this._sessionOptions),
       loadMs: this._loadMs,
+      // Where the bytes came from, when the reader says (the browser's: cache hits and stores).
+      ...(this._report ? { files: structuredClone(this._report) } : {}),
       runs: this._runs,
       disposed: this._disposed !== null,
       // What only the backend knows (the browser's: threads and why, execution providers).
@@ -153,18 +222,24 @@ class Model {
    * Run on `feeds` (input name -> data); resolves to { outputName: { dtype, dims, data } }.
    * Calls on one model run one at a time, in call order (ONNX Runtime sessions are not meant to
    * be driven concurrently from one JS thread, and queued runs keep memory bounded).
+   * `runOptions.signal` aborts: a queued run never starts; a run ONNX Runtime has started cannot
+   * be stopped from JS (microsoft/onnxruntime#23703), so its promise rejects with E_ABORTED as soon
+   * as the abort is seen and its result is dropped; the next queued run waits for it to end.
    */
   async run(feeds, runOptions) {
     this._checkOpen('run');
     const fetches = this._fetches(runOptions);
+    const signal = runOptions ? runOptions.signal : undefined;
+    throwIfAborted(signal, 'run', this._what);
     // Checked and converted now, so a bad feed fails at once rather than after queued runs.
     const { tensors } = prepareFeeds(feeds, this.inputs, this.manifest.dims);
     const job = this._queue.then(() => {
+      throwIfAborted(signal, 'run', this._what);
       this._runs += 1;
       return this._backend.run(this._session, tensors, fetches, this._what);
     });
     this._queue = job.then(() => undefined, () => undefined);
-    return job;
+    return signal ? untilAborted(job, signal, this._what) : job;
   }
 
   /** Release the session after runs already queued finish; later calls to run() fail with E_DISPOSED. */
@@ -180,6 +255,15 @@ class Model {
   }
 }
 
+/** `job`, or an E_ABORTED rejection as soon as `signal` aborts, whichever comes first. */
+function untilAborted(job, signal, what) {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortError('run', what, signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    job.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /**
  * The output names a run fetches, from its options (`{ outputs: [...] }`); one check shared by
  * model.run and pool.run so both refuse the same mistakes with the same words.
@@ -190,7 +274,12 @@ function checkRunOptions(runOptions, all, what) {
     throw optionsError('run', 'run options must be an object', "pass e.g. { outputs: ['logits'] }");
   }
   for (const key of Object.keys(runOptions)) {
-    if (key !== 'outputs') throw optionsError('run', `unknown run option '${key}'`, "the only run option is 'outputs'");
+    if (key !== 'outputs' && key !== 'signal') {
+      throw optionsError('run', `unknown run option '${key}'`, "the run options are 'outputs' and 'signal'");
+    }
+  }
+  if (runOptions.signal !== undefined && !isSignal(runOptions.signal)) {
+    throw optionsError('run', 'option signal is not an AbortSignal', 'pass e.g. { signal: controller.signal }');
   }
   if (runOptions.outputs === undefined) return all;
   const asked = runOptions.outputs;
@@ -207,4 +296,4 @@ function checkRunOptions(runOptions, all, what) {
   return [...new Set(asked)];
 }
 
-export { Model, openModel, checkLoadOptions, checkRunOptions };
+export { Model, openModel, checkLoadOptions, checkRunOptions, abortError, throwIfAborted, isSignal };
