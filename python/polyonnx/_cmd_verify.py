@@ -29,6 +29,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the checks as JSON on stdout instead of the table (exit status unchanged)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--providers", metavar="A,B", default=None,
+                        help="execution providers for the runtimes under test, in order (e.g. cuda,cpu; default cpu); "
+                             "the reference stays ONNX Runtime Python on the CPU")
+    parser.add_argument("--fallback", choices=["error", "cpu"], default=None,
+                        help="when a provider is missing: fail (error, the default) or run on the CPU and say so")
 
 
 def parse_sizes(items: list[str] | None) -> dict | None:
@@ -88,7 +93,9 @@ def run(args) -> int:
             print(text, file=sys.stderr, flush=True)
 
     checks, skipped = run_parity(bundle, runtimes, variants, feeds=load_inputs(args.inputs),
-                                 sizes=parse_sizes(args.sizes), progress=progress, timeout=args.timeout)
+                                 sizes=parse_sizes(args.sizes), progress=progress, timeout=args.timeout,
+                                 providers=[p.strip() for p in args.providers.split(",") if p.strip()]
+                                 if args.providers is not None else None, fallback=args.fallback)
     if args.json:
         print(json.dumps(as_json(bundle, checks, skipped), indent=2))
     else:

@@ -30,10 +30,16 @@ def version() -> str:
     return ort.__version__
 
 
+def available_providers() -> list[str]:
+    """This onnxruntime build's execution providers, by its own names (CUDAExecutionProvider...)."""
+    return list(ort.get_available_providers())
+
+
 def session(model, *, threads: int | None = None, level: str = "basic", stage: str = "verify",
-            quiet: bool = False) -> ort.InferenceSession:
-    """A CPU session on a path or model bytes; load failures become a PolyonnxError. ``quiet``: no
-    log lines at all, for probing sizes where failures are expected and come back as exceptions."""
+            quiet: bool = False, providers=("CPUExecutionProvider",)) -> ort.InferenceSession:
+    """A session (CPU unless ``providers`` says otherwise, by ONNX Runtime's names) on a path or
+    model bytes; load failures become a PolyonnxError. ``quiet``: no log lines at all, for probing
+    sizes where failures are expected and come back as exceptions."""
     opts = ort.SessionOptions()
     opts.graph_optimization_level = RUN_LEVELS[level]
     opts.log_severity_level = 4 if quiet else 3  # errors only: warnings about output shapes are checked by us
@@ -41,7 +47,7 @@ def session(model, *, threads: int | None = None, level: str = "basic", stage: s
         opts.intra_op_num_threads = threads
     try:
         return ort.InferenceSession(str(model) if isinstance(model, Path) else model, opts,
-                                    providers=["CPUExecutionProvider"])
+                                    providers=list(providers))
     except Exception as e:
         raise PolyonnxError(stage, f"ONNX Runtime {ort.__version__} cannot load the model: {_short(e)}",
                             "check the opset and operators; re-export with --opset 20") from e

@@ -74,22 +74,38 @@ class _Runtime:
 
 
 class PythonRuntime(_Runtime):
-    """ONNX Runtime Python (CPU), the reference every other runtime is compared with."""
+    """ONNX Runtime Python, the reference every other runtime is compared with (on the CPU unless
+    ``providers`` asks for more: an ordered list of polyonnx names, with ``fallback`` 'error' or
+    'cpu'; see _providers)."""
 
     name = "python"
 
-    def __init__(self, bundle, variant: str | None = None, *, threads: int | None = None, timeout=None):
+    def __init__(self, bundle, variant: str | None = None, *, threads: int | None = None, timeout=None,
+                 providers=None, fallback: str | None = None):
+        from . import _ort, _providers
+
         self.bundle = _as_bundle(bundle)
         self.variant = variant or self.bundle.default_variant
+        # The request is checked before any file is read: a typo fails first, as in JS.
+        choice = _providers.choose(providers, fallback, "python",
+                                   _providers.polyonnx_names("python", _ort.available_providers()),
+                                   stage="python load")
         path = self.bundle.model_path(self.variant, check=True)  # size + sha256 before loading
         _check_external_data_listed(self.bundle, self.variant, path)
-        from . import _ort
-
         # "extended": the highest level polyonnx ships offline (portable to Node and the web).
         # onnxruntime-node/-web sessions keep their own default ("all"); any difference that
         # makes must stay inside tolerances.json, which is what `polyonnx verify` checks.
         self._ort = _ort
-        self._session = _ort.session(path, threads=threads, level="extended", stage="python load")
+        self._session = _ort.session(path, threads=threads, level="extended", stage="python load",
+                                     providers=choice.native)
+        # What ONNX Runtime registered, not what was asked for (it can refuse a provider at load).
+        self.providers = tuple(_providers.polyonnx_names("python", self._session.get_providers()))
+        self._dropped = choice.dropped
+
+    def info(self) -> dict:
+        """The runtime, variant and the providers this session runs on (and any fallback taken)."""
+        return {"runtime": self.name, "variant": self.variant, "providers": list(self.providers),
+                "providers_dropped": [{"provider": p, "reason": r} for p, r in self._dropped]}
 
     def run(self, feeds: dict, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
         if self._session is None:

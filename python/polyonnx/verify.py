@@ -127,9 +127,15 @@ def _make_check(runtime: str, variant: str, reference: str, tol: dict, sizes: li
 
 def run_parity(bundle, runtimes: Iterable[str] = DEFAULT_RUNTIMES, variants: Iterable[str] | None = None, feeds=None,
                sizes: dict | None = None, progress: Callable[[str], None] | None = None,
-               timeout: float | None = None) -> tuple[list[dict], list[tuple[str, str, str]]]:
+               timeout: float | None = None, providers=None,
+               fallback: str | None = None) -> tuple[list[dict], list[tuple[str, str, str]]]:
     """The checks, and the (runtime, variant, why) combinations skipped because the manifest says
-    the variant is not for that runtime."""
+    the variant is not for that runtime.
+
+    ``providers`` / ``fallback`` (see _providers) choose where the runtimes under test run; the
+    reference (ONNX Runtime Python) always runs on the CPU, so ``providers=['cuda', 'cpu']`` also
+    checks python on CUDA against python on the CPU. Each check records the providers that ran."""
+    from ._providers import check_request
     from .runtimes import MANIFEST_NAMES, RUNTIMES, open_runtime
 
     bundle = _as_bundle(bundle)
@@ -147,20 +153,29 @@ def run_parity(bundle, runtimes: Iterable[str] = DEFAULT_RUNTIMES, variants: Ite
     say(f"verify {bundle.name}: {len(feed_sets)} feed set(s) {size_list} x runtimes {', '.join(runtimes)} "
         f"x variants {', '.join(variants)}")
 
-    results: dict[tuple[str, str], list[dict] | str] = {}
+    # Checked once, up front: a typo in --providers fails before any runtime starts.
+    on_cpu = providers is None or check_request(providers, fallback, stage="verify")[0] == ["cpu"]
+    results: dict[tuple[str, str, bool], list[dict] | str] = {}
+    ran_on: dict[tuple[str, str, bool], dict] = {}
     skipped: list[tuple[str, str, str]] = []
 
-    def outputs_of(rt: str, v: str):
-        if (rt, v) not in results:
-            say(f"  {rt}: {v} ...")
+    def outputs_of(rt: str, v: str, tested: bool = False):
+        # The reference side always runs with the defaults (the CPU); the tested side as asked.
+        key = (rt, v, tested and not on_cpu)
+        if key not in results:
+            say(f"  {rt}: {v}{' on ' + ','.join(providers) if key[2] else ''} ...")
             try:
                 opts = {} if timeout is None or rt == "python" else {"timeout": timeout}
+                if key[2] or (tested and providers is not None):
+                    opts.update(providers=list(providers), fallback=fallback)
                 with open_runtime(rt, bundle, v, **opts) as session:
-                    results[(rt, v)] = [session.run(f) for _, f in feed_sets]
+                    results[key] = [session.run(f) for _, f in feed_sets]
+                    info = session.info() if hasattr(session, "info") else {}
+                    ran_on[key] = {k: info[k] for k in ("providers", "providers_dropped") if info.get(k)}
             except PolyonnxError as e:
-                results[(rt, v)] = str(e)
+                results[key] = str(e)
                 say(f"  {rt}: {v} failed: {str(e).splitlines()[0]}")
-        return results[(rt, v)]
+        return results[key], ran_on.get(key, {})
 
     checks = []
     for rt in runtimes:
@@ -175,7 +190,7 @@ def run_parity(bundle, runtimes: Iterable[str] = DEFAULT_RUNTIMES, variants: Ite
             pairs = []  # (reference runtime, reference variant, tolerance against)
             if kind == "fp32":
                 ref_variant = fp32 if fp32 else v
-                if not (rt == REFERENCE_RUNTIME and ref_variant == v):
+                if not (rt == REFERENCE_RUNTIME and ref_variant == v and on_cpu):
                     pairs.append((REFERENCE_RUNTIME, ref_variant, rt))
             else:
                 if fp32:
@@ -184,8 +199,10 @@ def run_parity(bundle, runtimes: Iterable[str] = DEFAULT_RUNTIMES, variants: Ite
                     pairs.append((REFERENCE_RUNTIME, v, rt))
             for ref_rt, ref_v, against in pairs:
                 tol = compare.tolerance(kind, against)
+                actual, where = outputs_of(rt, v, tested=True)
                 check = _make_check(rt, v, f"{ref_rt}:{ref_v}", tol, size_list, bundle.outputs,
-                                    outputs_of(rt, v), outputs_of(ref_rt, ref_v))
+                                    actual, outputs_of(ref_rt, ref_v)[0])
+                check.update(where)
                 checks.append(check)
                 say(f"  {rt}:{v} vs {ref_rt}:{ref_v}: {'passed' if check['passed'] else 'FAILED'}")
     return checks, skipped
@@ -193,7 +210,8 @@ def run_parity(bundle, runtimes: Iterable[str] = DEFAULT_RUNTIMES, variants: Ite
 
 def verify_bundle(bundle, runtimes: Iterable[str] = DEFAULT_RUNTIMES, variants: Iterable[str] | None = None,
                   feeds=None, sizes: dict | None = None, progress: Callable[[str], None] | None = None,
-                  timeout: float | None = None, save: bool = False) -> list[dict]:
+                  timeout: float | None = None, save: bool = False, providers=None,
+                  fallback: str | None = None) -> list[dict]:
     """Run ``bundle`` in ``runtimes`` and return the parity checks (manifest ``$defs/check``).
 
     ``save=True`` also records them in the bundle's polyonnx.json (``record_checks``). Runtime
@@ -201,19 +219,24 @@ def verify_bundle(bundle, runtimes: Iterable[str] = DEFAULT_RUNTIMES, variants: 
     so one broken runtime does not hide the others' results.
     """
     bundle = _as_bundle(bundle)
-    checks, _ = run_parity(bundle, runtimes, variants, feeds, sizes, progress, timeout)
+    checks, _ = run_parity(bundle, runtimes, variants, feeds, sizes, progress, timeout, providers, fallback)
     if save:
         record_checks(bundle, checks)
     return checks
 
 
+def _check_key(check: dict) -> tuple:
+    # A check on CUDA does not replace the same check on the CPU: both are kept, each saying where it ran.
+    return check["runtime"], check["variant"], check["reference"], tuple(check.get("providers") or ["cpu"])
+
+
 def record_checks(bundle, checks: list[dict]) -> None:
     """Write ``checks`` into the manifest's parity section, replacing any check with the same
-    (runtime, variant, reference); the manifest is re-validated and replaced atomically."""
+    (runtime, variant, reference, providers); the manifest is re-validated and replaced atomically."""
     bundle = _as_bundle(bundle)
     parity = bundle.manifest.setdefault("parity", {"checks": []})
-    new_keys = {(c["runtime"], c["variant"], c["reference"]) for c in checks}
-    kept = [c for c in parity.get("checks", []) if (c["runtime"], c["variant"], c["reference"]) not in new_keys]
+    new_keys = {_check_key(c) for c in checks}
+    kept = [c for c in parity.get("checks", []) if _check_key(c) not in new_keys]
     parity["checks"] = kept + list(checks)
     parity["updated"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     bundle.save_manifest()
@@ -227,11 +250,15 @@ def format_table(checks: list[dict], skipped: list[tuple[str, str, str]] = ()) -
     """One row per (runtime, variant, reference, output)."""
     head = ("runtime", "variant", "reference", "output", "max_abs", "max_rel", "cosine", "argmax", "result")
     rows = []
+    def where(c):  # python[cuda,cpu] when the check ran on more than the CPU
+        on = c.get("providers") or ["cpu"]
+        return c["runtime"] if on == ["cpu"] else f"{c['runtime']}[{','.join(on)}]"
+
     for c in checks:
         if not c["outputs"]:
-            rows.append((c["runtime"], c["variant"], c["reference"], "-", "-", "-", "-", "-", "ERROR"))
+            rows.append((where(c), c["variant"], c["reference"], "-", "-", "-", "-", "-", "ERROR"))
         for name, m in c["outputs"].items():
-            rows.append((c["runtime"], c["variant"], c["reference"], name, _fmt(m.get("max_abs"), ".2e"),
+            rows.append((where(c), c["variant"], c["reference"], name, _fmt(m.get("max_abs"), ".2e"),
                          _fmt(m.get("max_rel"), ".2e"), _fmt(m.get("cosine"), ".7f"),
                          _fmt(m.get("argmax_agreement"), ".3f"), "ok" if m.get("passed") else "FAIL"))
     for rt, v, _ in skipped:
@@ -240,4 +267,6 @@ def format_table(checks: list[dict], skipped: list[tuple[str, str, str]] = ()) -
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [head, *rows]]
     notes = [f"{c['runtime']}:{c['variant']} vs {c['reference']}: {c['error']}" for c in checks if c.get("error")]
     notes += [f"{rt}:{v} skipped: {why}" for rt, v, why in skipped]
+    notes += [f"{c['runtime']}:{c['variant']} fell back from '{d['provider']}': {d['reason']}"
+              for c in checks for d in c.get("providers_dropped", [])]
     return "\n".join(lines + ([""] + notes if notes else []))

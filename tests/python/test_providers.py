@@ -35,3 +35,66 @@ def test_every_installed_onnxruntime_provider_has_a_polyonnx_name_or_is_listed_a
     assert "cpu" in names
     table = load_shared("providers.json")["providers"]
     assert all(table[n]["python"] in ort.get_available_providers() for n in names)
+
+
+def _copy(example_bundles, tmp_path, name="digits_cnn"):
+    import shutil
+
+    return shutil.copytree(example_bundles / name, tmp_path / name)
+
+
+def test_python_runtime_runs_on_the_cpu_and_says_so_when_cuda_is_missing_and_fallback_is_cpu(example_bundles):
+    from polyonnx.runtimes import open_runtime
+
+    from polyonnx.bundle import Bundle
+    from polyonnx.verify import plan_feeds
+
+    bundle = example_bundles / "digits_cnn"
+    (_, feeds), *_ = plan_feeds(Bundle.load(bundle), None, None)
+    with open_runtime("python", bundle) as plain:
+        expected = plain.run(feeds)
+        assert plain.info()["providers"] == ["cpu"]
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this machine has CUDA: the fallback is not taken here (scripts/gpu-check.sh covers it)")
+    with open_runtime("python", bundle, providers=["cuda", "cpu"], fallback="cpu") as rt:
+        got = rt.run(feeds)
+        info = rt.info()
+    assert info["providers"] == ["cpu"] and [d["provider"] for d in info["providers_dropped"]] == ["cuda"]
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name])
+    with pytest.raises(ProviderError, match="'cuda' is not available in this python install") as err:
+        open_runtime("python", bundle, providers=["cuda", "cpu"])
+    assert err.value.code == "E_PROVIDER" and "fallback 'cpu'" in str(err.value)
+
+
+def test_verify_providers_records_where_each_check_ran(example_bundles, tmp_path, capsys):
+    import onnxruntime as ort
+
+    from polyonnx.bundle import Bundle
+    from polyonnx.cli import main as cli
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this machine has CUDA: scripts/gpu-check.sh verifies on it")
+    bundle = _copy(example_bundles, tmp_path)
+    # fallback error: the check fails and says why; nothing half-done is recorded as a pass.
+    assert cli(["verify", str(bundle), "--runtimes", "python", "--variants", "fp32", "--providers", "cuda,cpu",
+                "--json", "-q", "--no-record"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert not result["passed"] and "'cuda' is not available" in result["checks"][0]["error"]
+    # fallback cpu: python on the CPU against the CPU reference, the dropped provider recorded.
+    assert cli(["verify", str(bundle), "--runtimes", "python", "--variants", "fp32", "--providers", "cuda,cpu",
+                "--fallback", "cpu", "-q"]) == 0
+    capsys.readouterr()
+    checks = [c for c in Bundle.load(bundle).manifest["parity"]["checks"] if c.get("providers_dropped")]
+    assert checks and all(c["providers"] == ["cpu"] and c["providers_dropped"][0]["provider"] == "cuda" for c in checks)
+    assert all(c["passed"] for c in checks)
+
+
+def test_a_typo_in_providers_fails_before_any_runtime_starts(example_bundles, capsys):
+    from polyonnx.cli import main as cli
+
+    assert cli(["verify", str(example_bundles / "digits_cnn"), "--runtimes", "python", "--providers", "cdua",
+                "--no-record", "-q"]) == 2
+    assert "unknown execution provider(s) 'cdua'" in capsys.readouterr().err
