@@ -49,16 +49,38 @@ async function openRegular(file) {
   return { handle, size: st.size };
 }
 
-/** Exactly `size` bytes from the start of an open file (a file that shrank meanwhile: fewer). */
-async function readExactly(handle, size) {
-  const bytes = Buffer.allocUnsafe(size);
-  let got = 0;
-  while (got < size) {
-    const { bytesRead } = await handle.read(bytes, got, size - got, got);
+/** Bytes [start, end) of an open file into `bytes` at the same offsets; returns how many arrived. */
+async function readRange(handle, bytes, start, end) {
+  let got = start;
+  while (got < end) {
+    const { bytesRead } = await handle.read(bytes, got, end - got, got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }
-  return got === size ? bytes : bytes.subarray(0, got);
+  return got - start;
+}
+
+// A large file is read as a few ranges at once: each read runs on its own libuv thread, so the
+// copy out of the page cache (and the page faults of a fresh buffer) use every core. 30 MB read
+// in one piece took about as long as a third of a raw InferenceSession.create (issue #14).
+const RANGE_BYTES = 4 << 20;
+const RANGES_AT_ONCE = 4;
+
+/** Exactly `size` bytes from the start of an open file (a file that shrank meanwhile: fewer). */
+async function readExactly(handle, size) {
+  const bytes = Buffer.allocUnsafe(size);
+  const ranges = Math.min(RANGES_AT_ONCE, Math.ceil(size / RANGE_BYTES)) || 1;
+  const step = Math.ceil(size / ranges);
+  const got = await Promise.all(Array.from({ length: ranges },
+    (_, i) => readRange(handle, bytes, i * step, Math.min(size, (i + 1) * step))));
+  // A range that came up short means the file shrank while it was read: what came before the gap
+  // is returned, and the size check refuses it.
+  let whole = 0;
+  for (const [i, n] of got.entries()) {
+    whole += n;
+    if (n < Math.min(size, (i + 1) * step) - i * step) break;
+  }
+  return whole === size ? bytes : bytes.subarray(0, whole);
 }
 
 async function readManifestText(manifestPath, dir) {
@@ -183,20 +205,35 @@ async function readSized(dir, entry, what) {
   return { real, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
 }
 
+// Up to this size a file is hashed on the main thread at once (well under a millisecond), so a
+// small model is checked before ONNX Runtime parses it; larger files are hashed by WebCrypto on
+// libuv's thread pool while onnxruntime-node builds the session (its InferenceSession.create
+// holds the main thread: it builds synchronously inside a setImmediate), which is what takes
+// load() from 2x a raw create to near it (issue #14). WebCrypto copies the bytes first, on the
+// main thread: a memcpy, a fraction of the hash.
+const HASH_AT_ONCE_BYTES = 1 << 20;
+
+function digestError({ real }, entry, what, digest) {
+  return new IntegrityError('load',
+    `${what}: '${real}' does not match its sha256 in polyonnx.json (expected ${entry.sha256.slice(0, 12)}..., `
+    + `found ${digest.slice(0, 12)}...)`,
+    `the file was changed after export: ${FIX_COPY}`, { details: { file: entry.file, expected: entry.sha256, found: digest } });
+}
+
 /**
- * Resolves when `bytes` match the entry's sha256, rejects with an IntegrityError otherwise.
- * WebCrypto's digest runs on libuv's thread pool (crypto.createHash would hold the main thread),
- * so it overlaps onnxruntime-node's session creation, which holds the main thread (its
- * InferenceSession.create builds the session synchronously inside a setImmediate).
+ * The sha256 check of one file: a small file's is done now (throws an IntegrityError); a large
+ * file's is returned as a promise, rejecting with the IntegrityError.
  */
-async function verifyDigest({ real, bytes }, entry, what) {
-  const digest = Buffer.from(await crypto.webcrypto.subtle.digest('SHA-256', bytes)).toString('hex');
-  if (digest !== entry.sha256) {
-    throw new IntegrityError('load',
-      `${what}: '${real}' does not match its sha256 in polyonnx.json (expected ${entry.sha256.slice(0, 12)}..., `
-      + `found ${digest.slice(0, 12)}...)`,
-      `the file was changed after export: ${FIX_COPY}`, { details: { file: entry.file, expected: entry.sha256, found: digest } });
+function verifyDigest(read, entry, what) {
+  if (read.bytes.length <= HASH_AT_ONCE_BYTES) {
+    const digest = crypto.createHash('sha256').update(read.bytes).digest('hex');
+    if (digest !== entry.sha256) throw digestError(read, entry, what, digest);
+    return undefined;
   }
+  return crypto.webcrypto.subtle.digest('SHA-256', read.bytes).then((d) => {
+    const digest = Buffer.from(d).toString('hex');
+    if (digest !== entry.sha256) throw digestError(read, entry, what, digest);
+  });
 }
 
 /**
@@ -213,8 +250,8 @@ async function readVariantFiles(dir, manifest, variantName, { signal } = {}) {
     throwIfAborted(signal, 'load', what);
     read.push(await readSized(dir, e, i ? `${what} (external data)` : what));
   }
-  const verified = Promise.all(read.map((r, i) => verifyDigest(r, entries[i], i ? `${what} (external data)` : what)))
-    .then(() => undefined);
+  const pending = read.map((r, i) => verifyDigest(r, entries[i], i ? `${what} (external data)` : what));
+  const verified = Promise.all(pending).then(() => undefined);
   return {
     modelBytes: read[0].bytes,
     externalData: read.slice(1).map((r, i) => ({ path: entries[i + 1].file, data: r.bytes })),

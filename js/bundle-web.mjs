@@ -174,6 +174,8 @@ async function readAtMost(response, limit, tooLong, onChunk) {
 // a changed file (a new sha256 in polyonnx.json) misses. The URL is never fetched (.invalid is
 // reserved, RFC 2606); the Cache API only needs an http(s) URL as a key.
 const DEFAULT_CACHE = 'polyonnx';
+// The same threshold as bundle-node.mjs: files up to this size are checked before the session.
+const HASH_AT_ONCE_BYTES = 1 << 20;
 const cacheKey = (sha) => `https://polyonnx.invalid/sha256/${sha}`;
 
 /** The open store, or null where the Cache API is missing or refuses (opaque origins, some private modes). */
@@ -263,7 +265,7 @@ async function getFile(ctx, dirUrl, entry, what, progress, report) {
   const cached = bytes !== null;
   if (!cached) bytes = await fromNetwork(ctx, url, entry, progress, what);
   report.from[entry.file] = cached ? 'cache' : 'network';
-  const verified = (async () => {
+  const check = async () => {
     const digest = await sha256(bytes, what);
     if (digest !== entry.sha256) {
       if (cached) await store.delete(cacheKey(entry.sha256)).catch(() => {});
@@ -274,6 +276,9 @@ async function getFile(ctx, dirUrl, entry, what, progress, report) {
           : `the file changed after export (or a cache serves an old copy): ${FIX_SERVE}`,
         { details: { file: entry.file, expected: entry.sha256, found: digest, evicted: cached } });
     }
+  };
+  // A checked copy fetched from the network goes into the cache (while the session is built).
+  const keep = async () => {
     if (!cached && store) {
       try {
         await store.put(cacheKey(entry.sha256), new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } }));
@@ -283,7 +288,17 @@ async function getFile(ctx, dirUrl, entry, what, progress, report) {
         report.problems.push(`could not store '${entry.file}' in Cache API '${ctx.cacheName}' (${e && e.message ? e.message : e})`);
       }
     }
-  })();
+  };
+  // A small file is checked before anything parses it (a few milliseconds at most); a large one
+  // while onnxruntime-web builds the session (model.mjs), which is what keeps load() near a raw
+  // InferenceSession.create (issue #14).
+  let verified;
+  if (bytes.length <= HASH_AT_ONCE_BYTES) {
+    await check();
+    verified = keep();
+  } else {
+    verified = check().then(keep);
+  }
   verified.catch(() => {}); // model.mjs awaits it; this keeps an abort elsewhere from leaving it unhandled
   return { bytes, verified };
 }

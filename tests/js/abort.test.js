@@ -10,7 +10,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const { scratchBundle } = require('./_helpers');
+const { scratchBundle, exampleBundle } = require('./_helpers');
 
 const modules = async () => ({
   ...(await import('../../js/model.mjs')),
@@ -86,36 +86,52 @@ test('a load aborted while its session is built releases that session and reject
   assert.deepEqual(backend.calls.released, [1]);
 });
 
-test('the sha256 is checked while the session is built: on a mismatch the session is released and no model is handed out', async () => {
+test('a small model that fails its sha256 never reaches the runtime', async () => {
   const { readBundle, openModel, IntegrityError } = await modules();
   const dir = scratchBundle('mlp');
   const file = path.join(dir, 'model.onnx');
+  const bytes = fs.readFileSync(file);
+  bytes[bytes.length >> 1] ^= 1;
+  fs.writeFileSync(file, bytes);
+  const backend = fakeBackend();
+  await assert.rejects(openModel(await readBundle(dir), {}, backend), IntegrityError);
+  assert.equal(backend.calls.created, 0);
+});
+
+test('a large model is hashed while the session is built: on a mismatch the session is released and no model is handed out', async () => {
+  const { readBundle, openModel, IntegrityError } = await modules();
+  const dir = scratchBundle(exampleBundle('text_transformer'));
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'polyonnx.json'), 'utf8'));
+  const file = path.join(dir, manifest.variants.int8.file);
   const good = fs.readFileSync(file);
+  assert.ok(good.length > 1 << 20, 'a file above the hash-at-once threshold');
   const { readModelHeader } = await import('../../js/onnx-header.mjs');
   const header = (b) => { try { return JSON.stringify(readModelHeader(b)); } catch { return null; } };
   // A byte whose change leaves the header as it was (a weight), so the session really is built.
-  let at = good.length >> 1;
-  const flipped = () => { const b = Buffer.from(good); b[at] ^= 1; return b; };
-  while (header(flipped()) !== header(good)) at += 1;
-  fs.writeFileSync(file, flipped());
-  // Session creation is held until the hash has settled, as on a machine where hashing is faster.
+  const bad = Buffer.from(good);
+  for (let at = good.length >> 1; ; at += 1) {
+    bad[at] ^= 1;
+    if (header(bad) === header(good)) break;
+    bad[at] ^= 1;
+  }
+  fs.writeFileSync(file, bad);
+  // Session creation is held a while, so the hash settles first (as on a machine with a free core).
   let sawBytes = null;
   const backend = fakeBackend({ create: () => new Promise((r) => setTimeout(r, 50)) });
   const create = backend.createSession;
   backend.createSession = (bytes, ...rest) => { sawBytes = Buffer.from(bytes); return create(bytes, ...rest); };
-  const bundle = await readBundle(dir);
-  await assert.rejects(openModel(bundle, {}, backend), (e) => {
+  await assert.rejects(openModel(await readBundle(dir), { variant: 'int8' }, backend), (e) => {
     assert.ok(e instanceof IntegrityError, e.message);
-    assert.match(e.message, /model\.onnx' does not match its sha256/);
+    assert.match(e.message, /model\.int8\.onnx' does not match its sha256/);
     return true;
   });
   assert.equal(backend.calls.created, 1);
   assert.deepEqual(backend.calls.released, [1], 'the session built from the changed bytes was released');
-  assert.ok(sawBytes.equals(flipped()), 'the session was built from exactly the bytes that were hashed');
+  assert.ok(sawBytes.equals(bad), 'the session was built from exactly the bytes that were hashed');
 
   // The good file: the same sequence hands out a model.
   fs.writeFileSync(file, good);
-  const model = await openModel(await readBundle(dir), {}, backend);
+  const model = await openModel(await readBundle(dir), { variant: 'int8' }, backend);
   assert.equal(backend.calls.released.length, 1);
   await model.dispose();
 });
