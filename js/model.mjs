@@ -7,6 +7,7 @@ import { PolyonnxError, ManifestError, IntegrityError, CODES } from './errors.mj
 import { selectVariant, variantKind } from './manifest.mjs';
 import { RUNTIMES, checkRuntimeVersion, checkVariant, checkModelHeader } from './compat.mjs';
 import { readModelHeader } from './onnx-header.mjs';
+import { checkOrtModel } from './ort-format.mjs';
 import { prepareFeeds } from './feeds.mjs';
 
 const now = () => (globalThis.performance ? globalThis.performance.now() : Date.now());
@@ -135,6 +136,8 @@ async function openVerified({ bundle, variantName, variant, entry, backend, sess
 }
 
 function checkHeader(modelBytes, variantName, variant, entry, bundleName) {
+  // An ORT-format variant (--edge) has no ONNX header: its opset/IR checks came from the manifest.
+  if (variant.format === 'ort') return checkOrtModel(modelBytes, variantName, variant, bundleName);
   let header;
   try {
     header = readModelHeader(modelBytes);

@@ -51,6 +51,12 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="labels for the calibration samples, in order: auto then reports task accuracy")
     p.add_argument("--max-drop", type=float, default=0.01,
                    help="largest accuracy drop (absolute) a quantized variant may cost (default 0.01)")
+    p.add_argument("--edge", action="store_true",
+                   help="also ship the default variant in ONNX Runtime's ORT format (variant 'ort', model.ort) with "
+                        "required_operators.config, for minimal (mobile, IoT) ONNX Runtime builds; see docs/edge.md")
+    p.add_argument("--external-data", action="store_true",
+                   help="ship every ONNX variant's weights as ONNX external data (model.onnx.data), listed and "
+                        "hashed in polyonnx.json; automatic above protobuf's 2 GB; see docs/large-models.md")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.add_argument("--no-verify", action="store_true", help="skip run-time comparisons (graph checks still run)")
     p.add_argument("--allow-pickle", action="store_true", help="allow loading a pickled .pt/.pth model (runs its code)")
@@ -87,7 +93,8 @@ def run(args) -> int:
         output_names=[s.strip() for s in args.output_names.split(",")] if args.output_names else None,
         name=args.name, opset=args.opset, optimize=args.optimize, quantize=args.quantize,
         calibration=args.calibration, verify=not args.no_verify, force=args.force, feeds=args.feeds or None,
-        allow_pickle=args.allow_pickle, progress=cli_steps(7, args.quiet),
+        allow_pickle=args.allow_pickle, progress=cli_steps(7 + args.edge + args.external_data, args.quiet),
+        edge=args.edge, external_data=args.external_data,
         quant_options={
             "methods": tuple(m.strip() for m in args.calibration_method.split(",") if m.strip()),
             "per_channel": args.per_channel,

@@ -76,7 +76,12 @@ def set_io_shapes(model: onnx.ModelProto, shapes: dict[str, list]) -> None:
 
 def external_data_files(path: Path) -> set[str]:
     """Every file a model's tensors say they live in (ONNX external data), read without loading
-    them: initializers, sparse initializers, Constant attributes, in subgraphs too."""
+    them: initializers, sparse initializers, Constant attributes, in subgraphs too. An ORT-format
+    model (the edge variant) has none: a flatbuffer cannot point outside itself."""
+    from ._edge import is_ort_file
+
+    if is_ort_file(path):
+        return set()
     model = onnx.load(str(path), load_external_data=False)
     found: set[str] = set()
 

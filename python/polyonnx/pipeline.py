@@ -72,7 +72,7 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
            verify: bool = True, force: bool = False, name: str | None = None, inputs: list[str] | None = None,
            dims: dict | None = None, value_ranges: dict | None = None, class_axes: dict | None = None,
            allow_pickle: bool = False, progress: bool | Steps = True, strategies=None,
-           quant_options=None, feeds=None) -> Bundle:
+           quant_options=None, feeds=None, edge: bool = False, external_data: bool = False) -> Bundle:
     """Export ``model`` to a verified bundle in folder ``out`` and return it.
 
     model: an ``nn.Module``; or a string ``package.module:attr`` / ``path/file.py:attr``; or a path
@@ -97,6 +97,9 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
         ``test_data_set_*/input_*.pb`` (ONNX backend-test layout) are used too.
     verify: False skips the run-time comparisons (the dynamic-dim graph checks still apply).
     strategies: exporters to try, in order (default ("dynamo", "legacy")).
+    edge: also ship the default variant in the ORT format, with its required-operators config (_edge).
+    external_data: ship every ONNX variant's weights as ONNX external data (_external); automatic
+        above protobuf's 2 GB.
     """
     if out is None:
         raise PolyonnxError("export", "no output folder given", "pass out= (or -o DIR on the command line)")
@@ -144,6 +147,9 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
                 if quantized is not None:
                     variants[quantized.name] = quantized
             evaluate(graph, variants, stage, ctx)
+            from ._external import finish_variants  # --edge, --external-data (#13 parts 4, 5)
+
+            finish_variants(graph, variants, stage, ctx, edge=edge, external_data=external_data)
             manifest = build_manifest(graph, variants, report, ctx, name=name or graph.name or out.name,
                                       seconds=time.perf_counter() - started)
             _manifest.validate(manifest, stage="export")

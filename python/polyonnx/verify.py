@@ -170,7 +170,7 @@ def run_parity(bundle, runtimes: Iterable[str] = DEFAULT_RUNTIMES, variants: Ite
                     opts.update(providers=list(providers), fallback=fallback)
                 with open_runtime(rt, bundle, v, **opts) as session:
                     results[key] = [session.run(f) for _, f in feed_sets]
-                    info = session.info() if hasattr(session, "info") else {}
+                    info = session.info() if callable(getattr(session, "info", None)) else {}  # browser: a dict
                     ran_on[key] = {k: info[k] for k in ("providers", "providers_dropped") if info.get(k)}
             except PolyonnxError as e:
                 results[key] = str(e)
