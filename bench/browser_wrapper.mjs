@@ -4,10 +4,11 @@
 // (the same URL) and the same session options ({ executionProviders: ['wasm'] }: what polyonnx
 // passes when no option is given).
 //
-// load: polyonnx.load(url) (fetch + validate polyonnx.json, fetch the model, size + sha256 by
-//   SubtleCrypto, header checks, InferenceSession.create) against fetch + arrayBuffer +
-//   InferenceSession.create of the same model URL; the two alternate, each session released
-//   before the next load.
+// load: polyonnx.load(url, { cache: false }) (fetch + validate polyonnx.json, fetch the model,
+//   size + header checks, InferenceSession.create while SubtleCrypto checks the sha256) against
+//   fetch + arrayBuffer + InferenceSession.create of the same model URL; and polyonnx.load(url)
+//   with its default Cache API store ('cached': the manifest fetched, the model read from the
+//   cache, the sha256 still checked). The three alternate, each session released before the next load.
 // run: model.run(feeds) against session.run(tensors) on the same typed arrays, run by run in turn
 //   after a warm-up of each; both sessions live in the same wasm instance and share its one thread
 //   pool, so neither has idle threads of its own spinning while the other runs.
@@ -40,7 +41,13 @@ async (a) => {
 
   const loadPoly = async () => {
     const t0 = performance.now();
-    const model = await polyonnx.load(a.url, loadOptions);
+    const model = await polyonnx.load(a.url, { ...loadOptions, cache: false });
+    return [performance.now() - t0, model];
+  };
+  const cacheName = `polyonnx-bench-${Date.now()}`;
+  const loadCached = async () => {
+    const t0 = performance.now();
+    const model = await polyonnx.load(a.url, { ...loadOptions, cache: cacheName });
     return [performance.now() - t0, model];
   };
   const loadRaw = async () => {
@@ -49,16 +56,19 @@ async (a) => {
     const session = await ort.InferenceSession.create(bytes, sessionOptions);
     return [performance.now() - t0, session];
   };
-  const free = async (side, handle) => (side === 'polyonnx' ? handle.dispose() : handle.release());
+  const free = async (side, handle) => (side === 'raw' ? handle.release() : handle.dispose());
 
-  // The first load starts the wasm module (and fixes its threads): untimed, for both sides.
-  for (const [side, fn] of [['polyonnx', loadPoly], ['raw', loadRaw]]) {
+  // The first load starts the wasm module (and fixes its threads), the first cached one fills the
+  // cache: untimed, for every side.
+  const sides = [['polyonnx', loadPoly], ['raw', loadRaw], ['cached', loadCached]];
+  for (const [side, fn] of sides) {
     const [, h] = await fn();
     await free(side, h);
   }
-  const loads = { polyonnx: [], raw: [] };
+  const loads = { polyonnx: [], raw: [], cached: [] };
   for (let i = 0; i < a.loads; i++) {
-    const order = i % 2 ? [['raw', loadRaw], ['polyonnx', loadPoly]] : [['polyonnx', loadPoly], ['raw', loadRaw]];
+    // Rotate the order, so no side always follows the same one.
+    const order = [...sides.slice(i % 3), ...sides.slice(0, i % 3)];
     for (const [side, fn] of order) {
       const [ms, h] = await fn();
       loads[side].push(ms);
@@ -101,6 +111,7 @@ async (a) => {
   }
   await model.dispose();
   await session.release();
+  await caches.delete(cacheName);
   return {
     loads, times, blocks, same_outputs: same, threads: ort.env.wasm.numThreads,
     cross_origin_isolated: globalThis.crossOriginIsolated === true, user_agent: navigator.userAgent,

@@ -1,8 +1,9 @@
 """polyonnx's browser wrapper against raw onnxruntime-web, in one Chromium page (issue #14).
 
 For each bundle variant, in one page of headless Chromium (js/demo/runner.html, cross-origin
-isolated by the demo server, so wasm may use threads): ``load`` = polyonnx.load(url) against
-fetch + InferenceSession.create of the same model URL; ``run`` = model.run(feeds) against
+isolated by the demo server, so wasm may use threads): ``load`` = polyonnx.load(url, {cache:
+false}) against fetch + InferenceSession.create of the same model URL, and ``cached`` =
+polyonnx.load(url) reading the model from its Cache API store (sha256 still checked); ``run`` = model.run(feeds) against
 session.run(tensors) on the same typed arrays and session options. The page code is
 bench/browser_wrapper.mjs. Times are performance.now() in the page.
 
@@ -62,17 +63,21 @@ def measure(page, url: str, bundle: Bundle, variant: str, *, runs: int, loads: i
                                        "blocks": blocks, "perBlock": per_block, "warmup": max(3, per_block // 4),
                                        "threads": threads})
     load_pairs = [p / r for p, r in zip(got["loads"]["polyonnx"], got["loads"]["raw"]) if r > 0]
+    cached_pairs = [p / r for p, r in zip(got["loads"]["cached"], got["loads"]["raw"]) if r > 0]
     block_ratios = [_median(p) / _median(r) for p, r in zip(got["blocks"]["polyonnx"], got["blocks"]["raw"])]
     row = {
         "bundle": bundle.name, "variant": variant, "sizes": sizes, "bytes": bundle.variants[variant]["bytes"],
         "threads": got["threads"], "cross_origin_isolated": got["cross_origin_isolated"],
         "same_outputs": got["same_outputs"],
-        "load_ms": {"polyonnx": _median(got["loads"]["polyonnx"]), "raw": _median(got["loads"]["raw"])},
+        "load_ms": {"polyonnx": _median(got["loads"]["polyonnx"]), "raw": _median(got["loads"]["raw"]),
+                    "cached": _median(got["loads"]["cached"])},
         "run_ms": {"polyonnx": _median(got["times"]["polyonnx"]), "raw": _median(got["times"]["raw"])},
         "loads": loads, "runs": per_block * blocks, "blocks": blocks,
     }
     row["load_ratio"] = row["load_ms"]["polyonnx"] / row["load_ms"]["raw"]
     row["load_spread"] = [min(load_pairs), max(load_pairs)]
+    row["cached_ratio"] = row["load_ms"]["cached"] / row["load_ms"]["raw"]
+    row["cached_spread"] = [min(cached_pairs), max(cached_pairs)]
     row["run_ratio"] = row["run_ms"]["polyonnx"] / row["run_ms"]["raw"]
     row["run_spread"] = [min(block_ratios), max(block_ratios)]
     row["load_within_target"] = row["load_ratio"] <= LOAD_TARGET
@@ -82,6 +87,7 @@ def measure(page, url: str, bundle: Bundle, variant: str, *, runs: int, loads: i
 
 def table(rows: list[dict], markdown: bool) -> str:
     heads = ["bundle", "variant", "MB", "load raw ms", "load polyonnx ms", "load ratio (min-max)",
+             "cached load ms", "cached ratio (min-max)",
              "run raw ms", "run polyonnx ms", "run ratio (min-max)", "same outputs"]
 
     def fmt(r):
@@ -89,6 +95,8 @@ def table(rows: list[dict], markdown: bool) -> str:
                 f"{r['load_ms']['raw']:.1f}", f"{r['load_ms']['polyonnx']:.1f}",
                 f"{r['load_ratio']:.2f} ({r['load_spread'][0]:.2f}-{r['load_spread'][1]:.2f})"
                 + ("" if r["load_within_target"] else " > 1.2"),
+                f"{r['load_ms']['cached']:.1f}",
+                f"{r['cached_ratio']:.2f} ({r['cached_spread'][0]:.2f}-{r['cached_spread'][1]:.2f})",
                 f"{r['run_ms']['raw']:.3f}", f"{r['run_ms']['polyonnx']:.3f}",
                 f"{r['run_ratio']:.3f} ({r['run_spread'][0]:.2f}-{r['run_spread'][1]:.2f})"
                 + ("" if r["run_within_target"] else " > 1.05"),
