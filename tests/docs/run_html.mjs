@@ -22,11 +22,11 @@ let done = false;
 try {
   const page = await browser.newPage();
   page.on('pageerror', (e) => errors.push(String(e && e.stack ? e.stack : e)));
-  page.on('console', (m) => {
-    consoleLines.push(`${m.type()}: ${m.text()}`);
-    if (m.type() === 'error') errors.push(m.text());
+  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+  // A 404 is an error unless it is the favicon Chromium asks every page for.
+  page.on('response', (r) => {
+    if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) errors.push(`HTTP ${r.status()} for ${r.url()}`);
   });
-  page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()} (${r.failure() && r.failure().errorText})`));
   await page.goto(url);
   const deadline = Date.now() + timeout;
   while (Date.now() < deadline && !errors.length) {

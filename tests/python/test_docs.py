@@ -42,6 +42,7 @@ SKIP_REASONS = {
     "gpu": "needs an NVIDIA GPU and onnxruntime-gpu: scripts/gpu-check.sh runs it where one exists",
     "bench": "a benchmark of minutes: CI runs the same code on a subset (tests/python/test_onnx_backend.py, "
              "test_corpus.py, test_bench.py, tests/js/isolation.test.js)",
+    "ci": "the clone's own set-up and test commands: .ci/run runs exactly these two lines",
     "install": "installs from PyPI/npm into the reader's environment: tests/js/package.test.js and "
                "tests/python/test_package_no_torch.py install the real packages into fresh projects",
 }
