@@ -6,10 +6,10 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 
-const polyonnx = require('../../js/index.js');
+const polyonnx = require('../../js/index.cjs');
 const { load, run, toNested, PolyonnxError } = polyonnx;
-const { variantKind } = require('../../js/manifest');
-const { ort } = require('../../js/backends/node');
+const { variantKind } = require('../../js/manifest.mjs');
+const { ort } = require('../../js/backends/node.mjs');
 const {
   fixture, FIXTURE_BUNDLES, readVectors, tolerance, compareOutput, rejectsWith,
 } = require('./_helpers');
@@ -182,7 +182,7 @@ test('an execution provider that cannot start is a CompatibilityError naming it'
 
 test('onnxruntime failures are wrapped in SessionError with the original as cause', async () => {
   const model = await load(fixture('mlp'));
-  const backend = require('../../js/backends/node');
+  const backend = require('../../js/backends/node.mjs');
   // Feeds that pass polyonnx's checks but not onnxruntime's: a forged tensor of the wrong dtype.
   const err = await backend.run(model._session, { x: { dtype: 'float64', dims: [1, 4], data: new Float64Array(4) } }, ['y'], 'mlp')
     .then(() => null, (e) => e);
@@ -192,4 +192,21 @@ test('onnxruntime failures are wrapped in SessionError with the original as caus
   assert.equal(err.stage, 'run');
   assert.ok(err.cause instanceof Error);
   assert.ok(err.message.includes(err.cause.message));
+});
+
+test('a signal aborts load() and model.run() with E_ABORTED; an unaborted one changes nothing', async () => {
+  await rejectsWith(assert, load(fixture('mlp'), { signal: AbortSignal.abort(new Error('shutting down')) }), PolyonnxError,
+    'E_ABORTED', ["variant 'fp32' of bundle 'mlp' was aborted by its signal (shutting down)"]);
+  const { cases } = readVectors(fixture('mlp.vectors.json'));
+  const controller = new AbortController();
+  const model = await load(fixture('mlp'), { signal: controller.signal });
+  try {
+    const out = await model.run(cases[0].feeds, { signal: controller.signal });
+    assertMatches(out, cases[0].outputs.fp32, model, 'mlp with a live signal');
+    controller.abort();
+    await rejectsWith(assert, model.run(cases[0].feeds, { signal: controller.signal }), PolyonnxError, 'E_ABORTED', ['run:']);
+    assert.equal(model.info().runs, 1, 'the aborted run never reached onnxruntime-node');
+  } finally {
+    await model.dispose();
+  }
 });
