@@ -41,11 +41,12 @@ function exported() {
     if (!fs.existsSync(PY)) throw new Error(`${PY} is missing: this test exports its bundle with the Python CLI (bash scripts/setup.sh)`);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'polyonnx-edge-'));
     const out = execFileSync(PY, ['-c', MAKE, dir], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PYTHONPATH: path.join(ROOT, 'python') } });
-    made = { bundle: path.join(dir, 'bundle'), ref: JSON.parse(out) };
-    test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    made = { dir, bundle: path.join(dir, 'bundle'), ref: JSON.parse(out) };
   }
   return made;
 }
+
+test.after(() => { if (made) fs.rmSync(made.dir, { recursive: true, force: true }); });
 
 function feeds(ref) {
   return { x: { dtype: 'float32', dims: ref.dims, data: Float32Array.from(ref.x) } };
