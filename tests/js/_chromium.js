@@ -38,6 +38,7 @@ async function serve(routes, pages = {}) {
       res.end(body);
     };
     if (pages[p] !== undefined) return send(200, pages[p], TYPES['.html']);
+    if (p === '/favicon.ico') return send(204, ''); // asked by Chromium for every page; not the test's business
     const prefix = prefixes.find((x) => p.startsWith(x));
     if (!prefix) return send(404, 'not found');
     const route = typeof routes[prefix] === 'string' ? { dir: routes[prefix] } : routes[prefix];
