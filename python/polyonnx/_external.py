@@ -68,6 +68,54 @@ def externalize(path: Path) -> None:
         _as_umask_allows(target, 0o666)  # onnx creates it 0600; a bundle is read by servers running as others
 
 
+def copy_model(src: Path, dst: Path) -> None:
+    """Copy a model file and the external data files it names (under the same names) beside ``dst``."""
+    import shutil
+
+    from . import _graph
+
+    shutil.copyfile(src, dst)
+    for name in _graph.external_data_files(src):
+        shutil.copyfile(src.parent / name, dst.parent / name)
+
+
+def optimized_model_config(src: Path, dst: Path) -> dict[str, str]:
+    """Session config entries that make ONNX Runtime write an offline-optimized copy of ``src``
+    (``optimized_model_filepath`` = ``dst``) with its weights in ``<dst name>.data`` when ``src`` has
+    external data: without them it serializes the whole model as one message, which fails above
+    2 GB. Empty for a self-contained ``src``."""
+    from . import _graph
+
+    if not _graph.external_data_files(src):
+        return {}
+    return {"session.optimized_model_external_initializers_file_name": data_file_name(dst.name),
+            "session.optimized_model_external_initializers_min_size_in_bytes": str(SIZE_THRESHOLD)}
+
+
+def quantize_method(method: str, fp32, ctx) -> str:
+    """The quantization to build for ``fp32``: unchanged for a self-contained model (forced external
+    data is written after quantization); for one whose weights are external (over 2 GB), 'auto'
+    becomes 'none' with a note, and an explicit method is refused: every candidate would be built
+    and measured on the full model (hours here), and the result could need external data itself."""
+    if method == "none" or not _external_files(fp32.path):
+        return method
+    size = (fp32.path.stat().st_size + sum((fp32.path.parent / n).stat().st_size for n in _external_files(fp32.path)))
+    why = f"the fp32 variant is {size / 1e9:.2f} GB with its external data"
+    if method == "auto":
+        ctx.notes.append(f"no quantized variant: {why}, and quantization candidates are not built for models "
+                         "over protobuf's 2 GB; quantize offline and import the result")
+        return "none"
+    raise PolyonnxError("quantize", f"--quantize {method} is not supported here: {why}",
+                        "export with --quantize none, and quantize the model offline "
+                        "(onnxruntime.quantization with use_external_data_format=True), then import it")
+
+
+def _external_files(path: Path) -> set[str]:
+    from . import _graph
+
+    return _graph.external_data_files(path)
+
+
 def _same_answers(variant, graph) -> str | None:
     """None when the rewritten file gives the answers the variant gave when it was verified (same
     graph, same weights: only where the bytes live changed), else what differs."""

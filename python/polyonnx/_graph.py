@@ -191,12 +191,28 @@ def sanitize_dim(name: str, fallback: str) -> str:
     return cleaned[:64]
 
 
+def too_large(model: onnx.ModelProto) -> bool:
+    """Whether ``model`` cannot be one protobuf message (its weights must go to external data)."""
+    from ._external import PROTOBUF_LIMIT
+
+    return model.ByteSize() > PROTOBUF_LIMIT
+
+
 def save(model: onnx.ModelProto, path: Path) -> None:
-    """Save self-contained (no external data): bundles here stay below protobuf's 2 GB."""
-    if model.ByteSize() > 2_000_000_000:
-        raise PolyonnxError("export", "the model is larger than protobuf's 2 GB limit",
-                            "models this large need external data, which polyonnx does not write yet")
-    onnx.save_model(model, str(path))
+    """Save ``model`` at ``path``: self-contained while it fits in one protobuf message, else with
+    its weights in ``<name>.data`` beside it (and ``model`` keeps them in memory either way)."""
+    data = path.parent / f"{path.name}.data"
+    data.unlink(missing_ok=True)  # onnx appends to an existing data file; a stale one is never ours
+    if not too_large(model):
+        onnx.save_model(model, str(path))
+        return
+    from ._external import SIZE_THRESHOLD
+
+    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=data.name, size_threshold=SIZE_THRESHOLD, convert_attribute=False)
+    # Saving moved the bytes out of the in-memory tensors: read them back, so the caller's model
+    # is the same object with the same contents it had (capture saves one model several times).
+    onnx.load_external_data_for_model(model, str(path.parent))
 
 
 # Dim names that say "unknown" rather than name a dim: ONNX's '?' and '', onnx/ORT shape

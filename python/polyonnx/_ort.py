@@ -71,6 +71,10 @@ def optimize(src: Path, dst: Path, level: str) -> None:
     opts.graph_optimization_level = LEVELS[level]
     opts.optimized_model_filepath = str(dst)
     opts.log_severity_level = 3
+    from ._external import optimized_model_config  # weights over 2 GB go to <dst>.data (#13 part 4)
+
+    for key, value in optimized_model_config(Path(src), Path(dst)).items():
+        opts.add_session_config_entry(key, value)
     try:
         ort.InferenceSession(str(src), opts, providers=["CPUExecutionProvider"])
     except Exception as e:

@@ -75,6 +75,8 @@ def load_for_ort(model: onnx.ModelProto, feed_sets: list[dict[str, np.ndarray]],
 
 def load_error(model: onnx.ModelProto) -> str | None:
     """ONNX Runtime's reason for refusing ``model`` (optimizations off), one line; None when it loads."""
+    if _graph.too_large(model):
+        return None  # cannot be serialized as one message: the session on its saved files (capture) checks it
     try:
         _ort.session(model.SerializeToString(), level="none", stage="upgrade")
     except PolyonnxError as e:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _external
 from . import manifest as _manifest
 from ._capture import Graph, capture_onnx, capture_torch, failure_text, read_feed_sets, run_check, summary
 from ._progress import Steps, silent
@@ -141,21 +142,26 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
             fp32 = optimize_fp32(graph, stage, optimize, ctx)
             variants, report = {"fp32": fp32}, None
             method = quantize or graph.declared.get("quantize") or "auto"
+            method = _external.quantize_method(method, fp32, ctx)  # over 2 GB: none, or refused (#13 part 4)
             if method != "none" and fp32.entry["quantization"]["method"] == "none":
+                first = len(ctx.steps.timings)
                 quantized, report = quantize_variant(graph, fp32, stage, _quant_options(method, calibration,
                                                                                          quant_options), ctx)
+                # The step's own entry ends the list; it goes before the parts it timed (build, accuracy...).
+                ctx.steps.timings.insert(first, ctx.steps.timings.pop())
                 if quantized is not None:
                     variants[quantized.name] = quantized
             evaluate(graph, variants, stage, ctx)
-            from ._external import finish_variants  # --edge, --external-data (#13 parts 4, 5)
-
-            finish_variants(graph, variants, stage, ctx, edge=edge, external_data=external_data)
+            # --edge, --external-data (#13 parts 4, 5)
+            _external.finish_variants(graph, variants, stage, ctx, edge=edge, external_data=external_data)
             manifest = build_manifest(graph, variants, report, ctx, name=name or graph.name or out.name,
                                       seconds=time.perf_counter() - started)
             _manifest.validate(manifest, stage="export")
             (stage / _manifest.MANIFEST_NAME).write_text(_manifest.to_json(manifest), encoding="utf-8")
             if verify:
                 check_node(graph, stage, ctx)
+                # The Node check ran after polyonnx.json was written: its time is recorded too.
+                _record_time(stage, ctx, time.perf_counter() - started)
     except OSError as e:
         if e.errno != errno.ENOSPC:
             raise
@@ -172,6 +178,20 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
     finally:
         shutil.rmtree(ctx.tmp, ignore_errors=True)
     return Bundle.load(out)
+
+
+def _stages(ctx: _Context) -> list[dict]:
+    return [{"stage": text, "seconds": round(sec, 2)} for text, sec in ctx.steps.timings]
+
+
+def _record_time(stage: Path, ctx: _Context, seconds: float) -> None:
+    """export.stages and export.seconds in the staged polyonnx.json, with every step so far."""
+    path = stage / _manifest.MANIFEST_NAME
+    manifest = _manifest.from_json(path.read_text(encoding="utf-8"))
+    manifest["export"]["stages"] = _stages(ctx)
+    manifest["export"]["seconds"] = round(seconds, 2)
+    _manifest.validate(manifest, stage="export")
+    path.write_text(_manifest.to_json(manifest), encoding="utf-8")
 
 
 def _remove_dead_scratch() -> list[str]:
@@ -205,7 +225,7 @@ def optimize_fp32(graph: Graph, stage: Path, optimize: str, ctx: _Context) -> Va
         for level in dict.fromkeys((optimize, "none")):
             try:
                 if level == "none":
-                    shutil.copyfile(graph.path, target)
+                    _external.copy_model(graph.path, target)  # with its external data files, if any
                 else:
                     _ort.optimize(graph.path, target, level)
             except PolyonnxError as e:
@@ -287,7 +307,11 @@ def quantize_variant(graph: Graph, fp32: Variant, stage: Path, opts, ctx: _Conte
                 c.entry = aq.record(c, fp32_bytes)
                 c.entry.setdefault("quantization", c.quantization)
         built = [c for c in cands if c.path is not None]
-        evaluation, fp32_task = aq.measure_accuracy(job, built, fp32.path, opts) if built else ({}, None)
+        t0 = time.perf_counter()
+        evaluation, fp32_task = aq.measure_accuracy(job, built, fp32.path, opts, fp32_outputs=fp32.outputs) \
+            if built else ({}, None)
+        ctx.steps.timings.append((f"quantization: accuracy of {len(built)} candidates against fp32",
+                                  time.perf_counter() - t0))
         if opts.mode != "auto":
             opts.runtimes = ("python",)
         latency = aq.measure_latency(job, built, fp32.path, opts, ctx.steps) if built else {}
@@ -308,8 +332,9 @@ def quantize_variant(graph: Graph, fp32: Variant, stage: Path, opts, ctx: _Conte
         name = chosen.kind  # 'int8', 'int4' or 'fp16': the variant's name
         target = stage / chosen.file
         shutil.copyfile(chosen.path, target)
+        # The chosen file's outputs on the plan, when the accuracy measurement already ran it there.
         check, outs = run_check(graph.plan, graph.output_specs, target, "fp32", name, reference_outputs=fp32.outputs,
-                                 variant=name)
+                                variant=name, outputs=chosen.outputs)
         if ctx.verify and not check["passed"]:
             target.unlink()
             chosen.entry["accepted"] = False
@@ -421,7 +446,7 @@ def build_manifest(graph: Graph, variants: dict[str, Variant], report: dict | No
                    "strategy": graph.strategy, "attempts": list(graph.attempts),
                    "example_sizes": {k: int(v.example) for k, v in graph.dims.items()},
                    "feeds": graph.plan.sources,
-                   "stages": [{"stage": text, "seconds": round(sec, 2)} for text, sec in ctx.steps.timings],
+                   "stages": _stages(ctx),
                    "seconds": round(seconds, 2)},
     }
     if graph.upgrade:
