@@ -284,14 +284,23 @@ def _tensorrt_block(manifest: dict, method: str, batch_size: int) -> list[str]:
 # -- the repository -------------------------------------------------------------------------------
 
 def _chosen_variants(bundle: Bundle, wanted: tuple[str, ...] | None) -> list[str]:
+    # An ORT-format variant (--edge) is for minimal ONNX Runtime builds: Triton's backend reads
+    # 1/model.onnx as ONNX, so it is left out by default and refused when asked for.
+    onnx = [v for v, spec in bundle.variants.items() if spec.get("format", "onnx") == "onnx"]
     if wanted is None:
-        return list(bundle.variants)
+        return onnx
     missing = [v for v in wanted if v not in bundle.variants]
     if missing:
         raise PolyonnxError(
             STAGE, f"bundle '{bundle.name}' has no variant {', '.join(repr(m) for m in missing)} "
                    f"(it has {', '.join(bundle.variants)})",
             "list only variants every bundle has in --variants, or run `polyonnx triton` once per bundle")
+    edge = [v for v in wanted if v not in onnx]
+    if edge:
+        raise PolyonnxError(
+            STAGE, f"variant {', '.join(repr(v) for v in edge)} of bundle '{bundle.name}' is in the ORT format, "
+                   "which Triton's ONNX Runtime backend does not load as model.onnx",
+            f"serve its ONNX variants instead ({', '.join(onnx)})")
     return list(wanted)
 
 

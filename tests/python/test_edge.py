@@ -125,3 +125,13 @@ def test_edge_refuses_a_model_over_the_ort_formats_2_gb():
     with pytest.raises(PolyonnxError, match="holds at most 2 GB") as err:
         check_fits(entry, "fp32")
     assert "without --edge" in err.value.fix
+
+
+def test_triton_leaves_the_ort_variant_out_and_refuses_it_by_name(edge_bundle):
+    from polyonnx._triton import TritonOptions, plan_repository
+
+    bundle, _ = edge_bundle
+    planned = plan_repository([bundle], TritonOptions())
+    assert sorted(v for _, _, v in planned) == ["fp32", "int8"]
+    with pytest.raises(PolyonnxError, match="ORT format"):
+        plan_repository([bundle], TritonOptions(variants=("ort",)))
