@@ -100,6 +100,7 @@ class _Capturer:
         self.versions = {"torch": None, "onnxscript": None}
         self.upgrade = None  # export.upgrade of an imported graph with removed operator versions
         self.dims: dict[str, Dim] = {}
+        self._ran: dict[tuple, tuple] = {}  # sizes -> (feeds, PyTorch outputs): see _keep_run
         self.plan: VerificationPlan | None = None
         self.torch_check = None
 
@@ -159,14 +160,15 @@ class _Capturer:
             inputs_now = self.input_manifest()
 
             def probe(sizes):
+                f = make_feeds(inputs_now, sizes, seed=101)
                 try:
-                    tx.torch_outputs(model, make_feeds(inputs_now, sizes, seed=101), self.input_names)
+                    self._keep_run(sizes, f, tx.torch_outputs(model, f, self.input_names))
                     return None
                 except Exception as e:  # the model's own error is the discovered reason
                     return tx.condense(e, 240)
 
             try:  # the example first: a model that fails there is wrong about its inputs, not its sizes
-                tx.torch_outputs(model, feeds, self.input_names)
+                self._keep_run(dict(spec.dims), feeds, tx.torch_outputs(model, feeds, self.input_names))
             except Exception as e:
                 shapes = {k: list(np.shape(v)) for k, v in feeds.items()}
                 raise PolyonnxError("export (torch)", f"the model itself fails on the example inputs (input shapes "
@@ -175,8 +177,10 @@ class _Capturer:
             self.dims = discover(self.dims, probe, "torch", affordable=self._affordable, pin=False)
             self.example_feeds = feeds
             self._set_plan(example=feeds, given=self.given_sets)
-            # PyTorch's answers at every size set are the reference for both exporters.
+            # PyTorch's answers at every size set are the reference for both exporters (a run the
+            # probes or the example already made on the plan's own feeds is not made again).
             self.references = self._torch_references()
+            self._ran.clear()
             n_out = len(self.references[0])
             if spec.output_names is None:
                 spec.output_names = ["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]
@@ -220,6 +224,19 @@ class _Capturer:
             )
         return declared
 
+    # PyTorch runs kept for the plan: discovery probes and the example run already computed the
+    # outputs at some of the plan's sizes. Bounded, so a probe at a large size is not held.
+    _KEEP_BYTES = 64 << 20
+
+    def _keep_run(self, sizes: dict, feeds: dict, outputs: list) -> None:
+        size = sum(np.asarray(o).nbytes for o in outputs) + sum(np.asarray(v).nbytes for v in feeds.values())
+        if size <= self._KEEP_BYTES:
+            self._ran[tuple(sorted(sizes.items()))] = (feeds, outputs)
+
+    def _known_feeds(self, sizes: dict):
+        kept = self._ran.get(tuple(sorted(sizes.items())))
+        return kept[0] if kept else None
+
     def _affordable(self, sizes: dict) -> bool:
         """Whether probing at ``sizes`` stays cheap: all inputs together at most 8M elements."""
         total = 0
@@ -236,6 +253,10 @@ class _Capturer:
 
         refs = []
         for plan, f, src in zip(self.plans, self.plan_feeds, self.plan_sources):
+            kept = self._ran.get(tuple(sorted(plan.items())))
+            if kept is not None and kept[0].keys() == f.keys() and all(kept[0][k] is f[k] for k in f):
+                refs.append(kept[1])  # these very arrays already ran in PyTorch (a probe, or the example)
+                continue
             try:
                 refs.append(tx.torch_outputs(self.torch_model, f, self.input_names))
             except PolyonnxError:
@@ -369,7 +390,8 @@ class _Capturer:
                        round(time.perf_counter() - t0, 2), ran)
 
     def _set_plan(self, example: dict | None = None, given=(), random_ok: bool = True) -> None:
-        self.plan = make_plan(self.dims, self.input_manifest(), example=example, given=given, random_ok=random_ok)
+        self.plan = make_plan(self.dims, self.input_manifest(), example=example, given=given, random_ok=random_ok,
+                              known_feeds=self._known_feeds)
         self.dims = dict(self.plan.dims)
 
     # The plan's views, by the names autoquant and the checks read.
@@ -619,18 +641,22 @@ class _Capturer:
 
 
 def run_check(plan: VerificationPlan, output_specs, path: Path, against: str, kind: str, *, reference_outputs,
-              stage="export (verify)", variant="fp32"):
-    """Run ``path`` in ONNX Runtime Python on every run of ``plan`` and compare with the references."""
+              stage="export (verify)", variant="fp32", outputs=None):
+    """Run ``path`` in ONNX Runtime Python on every run of ``plan`` and compare with the references.
+
+    ``outputs``: this file's outputs on the plan's feeds when an earlier stage already ran it there
+    (a BASIC-level session, as here): compared as they are instead of building a second session
+    on the same bytes."""
     from . import _ort
 
-    sess = _ort.session(path, stage=stage)
+    sess = None if outputs is not None else _ort.session(path, stage=stage)
     tol = tolerance(kind, against)
     sizes = plan.sizes
     per_output = {o["name"]: [] for o in output_specs}
     passed, failures, outs = True, [], []
-    for at, feeds, ref in zip(sizes, plan.feeds, reference_outputs):
+    for i, (at, feeds, ref) in enumerate(zip(sizes, plan.feeds, reference_outputs)):
         try:
-            got = _ort.run(sess, feeds, [o["name"] for o in output_specs], stage=stage)
+            got = outputs[i] if sess is None else _ort.run(sess, feeds, [o["name"] for o in output_specs], stage=stage)
         except PolyonnxError as e:
             failures.append(f"at {at}: {e.message.split(': ', 1)[-1]}")
             passed = False

@@ -109,10 +109,13 @@ def relax(dims: Mapping[str, Dim], sizes: Mapping[str, int], why: str) -> dict[s
 
 
 def make_plan(dims: Mapping[str, Dim], inputs: list[dict], *, example: Mapping | None = None,
-              given=(), random_ok: bool = True) -> VerificationPlan:
+              given=(), random_ok: bool = True, known_feeds=None) -> VerificationPlan:
     """Every size set of ``_dims.plan_sizes`` (the example feeds first when given, generated feeds for
     the rest), then each given (source, feeds) set as it is; constraints a given set contradicts are
-    relaxed first. ``inputs`` are the manifest's input specs (feeds are drawn from their ranges)."""
+    relaxed first. ``inputs`` are the manifest's input specs (feeds are drawn from their ranges).
+
+    ``known_feeds(sizes)``: generated feeds the caller already ran at those sizes (a discovery
+    probe), or None; reusing them lets the caller reuse that run's outputs as the reference."""
     given = list(given)
     for _, f in given:
         dims = relax(dims, sizes_of(inputs, f), "runs in the given feeds")
@@ -122,7 +125,9 @@ def make_plan(dims: Mapping[str, Dim], inputs: list[dict], *, example: Mapping |
             if i == 0 and example is not None:
                 runs.append(Run(dict(sizes), dict(example), "example"))
             else:
-                runs.append(Run(dict(sizes), make_feeds(inputs, sizes, seed=i), "generated"))
+                known = known_feeds(sizes) if known_feeds else None
+                runs.append(Run(dict(sizes), dict(known) if known is not None else make_feeds(inputs, sizes, seed=i),
+                                "generated"))
     for src, f in given:
         runs.append(Run(sizes_of(inputs, f), dict(f), src))
     if not runs:

@@ -13,6 +13,7 @@ measures its one candidate the same way, and ships it when it is accurate enough
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import time
@@ -30,10 +31,15 @@ from .feeds import make_feeds
 METHODS = ("MinMax", "Entropy", "Percentile")
 DEFAULT_MAX_DROP = 0.01  # one accuracy point
 EVAL_SAMPLES = 512
-# Medians of runs in alternating blocks, at least this many recorded per variant and runtime.
-LATENCY_RUNS = 30
-BLOCK, BLOCK_WARMUP = 20, 3
-LATENCY_BUDGET_S = 1.5
+# Latency (see _time_runtime): blocks of about LATENCY_BLOCK_S of timed runs (LATENCY_BLOCK_MIN to
+# LATENCY_BLOCK_MAX runs) after LATENCY_WARMUP untimed ones, one block per variant per round;
+# LATENCY_MIN_ROUNDS rounds, then more for fp32 and undecided contenders while the runtime's
+# LATENCY_BUDGET_S lasts.
+LATENCY_WARMUP = 3
+LATENCY_BLOCK_S = 0.12
+LATENCY_BLOCK_MIN, LATENCY_BLOCK_MAX = 6, 200
+LATENCY_MIN_ROUNDS, LATENCY_MAX_ROUNDS = 2, 8
+LATENCY_BUDGET_S = 3.0
 
 
 # The file each kind of quantized variant ships as (the variant is named after its kind).
@@ -192,28 +198,46 @@ MODES = ("auto", "none", *BUILDERS)
 
 
 def build_candidates(job, opts: QuantOptions, steps) -> list[Candidate]:
-    """Build the candidate files (int8/int4/fp16) from the BASIC-level fp32 graph."""
+    """Build the candidate files (int8/int4/fp16) from the BASIC-level fp32 graph, each checked to
+    load at ONNX Runtime's default level in a child process (``_ort.probe_load``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from . import _ort
+
     if opts.mode != "auto" and opts.mode not in BUILDERS:
         raise PolyonnxError("quantize", f"unknown quantization '{opts.mode}'", f"use one of {', '.join(MODES)}")
     source = job.basic_path
     out_dir = job.tmp / "candidates"
     out_dir.mkdir(exist_ok=True)
     cands: list[Candidate] = []
-    for mode, build in BUILDERS.items():
-        if opts.mode in ("auto", mode):
-            cands += build(job, opts, steps, source, out_dir)
-
-    from . import _ort
-
-    for c in cands:
-        if c.path is None:
-            continue
-        job.pin_ir(c.path)
-        crash = _ort.probe_load(c.path)
-        if crash:
-            c.entry = record(c, job.fp32["bytes"])
-            c.entry["reason"] = crash
-            c.path = None
+    # A candidate's load check runs in a child process while the next candidate is built: building
+    # is one core's work, and the check (a fresh interpreter importing onnxruntime, then loading
+    # the file) would otherwise add ~0.4 s of waiting per candidate.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="polyonnx-probe") as pool:
+        probes = {}
+        for mode, build in BUILDERS.items():
+            if opts.mode not in ("auto", mode):
+                continue
+            t0 = time.perf_counter()
+            built = build(job, opts, steps, source, out_dir)
+            for c in built:
+                if c.path is not None:
+                    job.pin_ir(c.path)
+                    probes[c.name] = pool.submit(_ort.probe_load, c.path)
+            made = [c.name for c in built if c.path is not None]
+            if made:
+                steps.timings.append((f"quantization: build {', '.join(made)}", time.perf_counter() - t0))
+            cands += built
+        t0 = time.perf_counter()
+        for c in cands:
+            crash = probes[c.name].result() if c.name in probes else None
+            if crash:
+                c.entry = record(c, job.fp32["bytes"])
+                c.entry["reason"] = crash
+                c.path = None
+        if probes:
+            steps.timings.append((f"quantization: wait for the load checks at level ALL ({len(probes)} child processes)",
+                                  time.perf_counter() - t0))
     return cands
 
 
@@ -253,10 +277,21 @@ def _run_all(path: Path, feeds_list: list[dict], names: list[str], threads: int)
     return [_ort.run(sess, f, names, stage="quantize (measure)") for f in feeds_list]
 
 
-def measure_accuracy(job, cands: list[Candidate], fp32_path: Path, opts: QuantOptions):
+def measure_accuracy(job, cands: list[Candidate], fp32_path: Path, opts: QuantOptions, fp32_outputs=None):
+    """Each candidate's cosine, argmax agreement and task metric against fp32 on the evaluation set.
+
+    ``fp32_outputs``: fp32's outputs on the verification feeds (the fp32 variant's check ran the
+    same file on them). When those feeds are the evaluation set, they are the reference, not run
+    again; and each candidate's outputs on them are kept (``Candidate.outputs``) for its own check
+    against fp32 if it is chosen."""
     feeds, labels, source, metric, out_name = evaluation_set(job, opts)
     names = [o["name"] for o in job.output_specs]
-    ref = _run_all(fp32_path, feeds, names, opts.threads)
+    on_plan = source == "generated"
+    if on_plan and fp32_outputs is not None and len(fp32_outputs) == len(feeds) and all(
+            o is not None and all(n in o for n in names) for o in fp32_outputs):
+        ref = [{n: o[n] for n in names} for o in fp32_outputs]
+    else:
+        ref = _run_all(fp32_path, feeds, names, opts.threads)
     class_axes = {o["name"]: o.get("class_axis") for o in job.output_specs}
 
     def task(outs):
@@ -271,6 +306,8 @@ def measure_accuracy(job, cands: list[Candidate], fp32_path: Path, opts: QuantOp
         if c.path is None:
             continue
         got = _run_all(c.path, feeds, names, opts.threads)
+        if on_plan:
+            c.outputs = got
         cos, agree = [], []
         for g, r in zip(got, ref):
             for n in names:
@@ -299,67 +336,122 @@ def latency_sizes(job) -> dict:
 
 
 def measure_latency(job, cands: list[Candidate], fp32_path: Path, opts: QuantOptions, steps) -> dict:
-    """Median latency per runtime of fp32 and each candidate, interleaved run by run."""
+    """Median latency per runtime of fp32 and each candidate, each variant timed alone."""
     sizes = latency_sizes(job)
     feeds = make_feeds(job.inputs, sizes, seed=7)
     variants = {"fp32": fp32_path} | {c.name: c.path for c in cands if c.path is not None}
+    # Only where speed decides (auto) and only for candidates accurate enough to be chosen is a
+    # speed-up near 1 worth more rounds; the others' latency is reported as the first rounds measured it.
+    contenders = {c.name for c in cands if c.path is not None and not accuracy_problems(c, opts)} \
+        if opts.mode == "auto" else set()
     results: dict[str, dict[str, float]] = {}
+    runs: dict[str, dict[str, int]] = {}
     for runtime in opts.runtimes:
+        t0 = time.perf_counter()
         try:
-            timings = _time_runtime(runtime, job, variants, feeds, opts.threads)
+            timings = _time_runtime(runtime, job, variants, feeds, opts.threads, contenders)
         except PolyonnxError as e:
             steps.note(f"latency in {runtime} not measured: {e.message}")
             job.notes.append(f"quantization latency was not measured in {runtime}: {e.message}")
             continue
-        for v, ms in timings.items():
-            results.setdefault(v, {})[runtime] = ms
+        steps.timings.append((f"quantization: latency in {runtime} ({len(variants)} variants)",
+                              time.perf_counter() - t0))
+        for v, ts in timings.items():
+            results.setdefault(v, {})[runtime] = statistics.median(ts)
+            runs.setdefault(v, {})[runtime] = len(ts)
     for c in cands:
         if c.name in results:
             c.entry["latency_ms"] = {rt: round(ms, 4) for rt, ms in results[c.name].items()}
             c.entry["speedup"] = {rt: round(results["fp32"][rt] / ms, 3) for rt, ms in results[c.name].items() if ms > 0}
-    return {"latency_sizes": sizes, "fp32": {rt: round(ms, 4) for rt, ms in results.get("fp32", {}).items()}}
+    return {"latency_sizes": sizes, "fp32": {rt: round(ms, 4) for rt, ms in results.get("fp32", {}).items()},
+            "runs": runs}
 
 
-def _time_runtime(runtime: str, job, variants: dict[str, Path], feeds: dict, threads: int) -> dict[str, float]:
-    if runtime == "python":
-        from . import _ort
+def _median_interval(ts: list[float]) -> tuple[float, float]:
+    """The median's ~95% confidence interval by order statistics (ranks n/2 -+ 0.98 sqrt(n)):
+    distribution-free, as latencies skewed by scheduling need."""
+    s = sorted(ts)
+    n = len(s)
+    half = 0.98 * n ** 0.5
+    return s[max(0, int(n / 2 - half))], s[min(n - 1, int(np.ceil(n / 2 + half)))]
 
+
+def _faster_or_not_settled(fp32: list[float], cand: list[float]) -> bool:
+    """Whether the intervals of the two medians say on which side of 1 the speed-up lies."""
+    f_lo, f_hi = _median_interval(fp32)
+    c_lo, c_hi = _median_interval(cand)
+    return f_lo / c_hi > 1.0 or f_hi / c_lo <= 1.0
+
+
+def _time_runtime(runtime: str, job, variants: dict[str, Path], feeds: dict, threads: int,
+                  contenders: set = frozenset()) -> dict[str, list[float]]:
+    """Every variant's recorded run times (ms) in ``runtime``, each variant timed alone.
+
+    One session is alive at a time: a block opens one variant's session, warms it up, times runs
+    for about LATENCY_BLOCK_S and closes it before the next variant's block opens. An idle ONNX
+    Runtime session's intra-op threads keep spinning after its runs (MEASURED.md: two runtimes
+    alive at once inflated each other's p50 2-3x), so sessions left open beside the timed one
+    would tax it. Rounds alternate the variants' order (A B C, C B A, ...), so a change in the
+    machine's load falls on all of them alike. Every variant gets one block; fp32 and the
+    ``contenders`` (candidates accurate enough to be chosen) get LATENCY_MIN_ROUNDS; then those
+    whose speed-up is not yet clearly above or below 1 get more rounds, until it is or
+    LATENCY_BUDGET_S has passed."""
+    opener = _python_opener(variants, feeds, threads) if runtime == "python" else \
+        _node_opener(runtime, job, variants, feeds, threads)
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    active = list(variants)
+    deadline = time.perf_counter() + LATENCY_BUDGET_S
+    for rnd in range(LATENCY_MAX_ROUNDS):
+        for v in (active if rnd % 2 == 0 else active[::-1]):
+            run, close = opener(v)
+            try:
+                for _ in range(LATENCY_WARMUP):  # first runs allocate (and for wasm, compile)
+                    run()
+                block_end = time.perf_counter() + LATENCY_BLOCK_S
+                n = 0
+                while n < LATENCY_BLOCK_MAX and (n < LATENCY_BLOCK_MIN or time.perf_counter() < block_end):
+                    times[v].append(run())
+                    n += 1
+            finally:
+                close()
+        if rnd + 1 < LATENCY_MIN_ROUNDS:
+            # The second round, in reverse order, for fp32 and the contenders: a candidate already
+            # refused for accuracy keeps its first block's figure (reported, never decisive).
+            active = ["fp32", *(v for v in variants if v in contenders)]
+            if len(active) == 1:
+                break  # nothing to decide by speed (an explicit --quantize, or every candidate refused)
+            continue
+        open_ = [v for v in variants if v in contenders and not _faster_or_not_settled(times["fp32"], times[v])]
+        if not open_ or time.perf_counter() > deadline:
+            break
+        active = ["fp32", *open_]
+    return times
+
+
+def _python_opener(variants: dict[str, Path], feeds: dict, threads: int):
+    from . import _ort
+
+    def open_(v):
         # Level ALL, the default users get: fp32 at BASIC lacks the attention/GELU fusions and ran
         # 2x slower than at ALL on text_transformer, which would flatter every candidate.
-        sessions = {v: _ort.session(p, threads=threads, level="all", stage="quantize (latency)")
-                    for v, p in variants.items()}
+        box = [_ort.session(variants[v], threads=threads, level="all", stage="quantize (latency)")]
 
-        def runner(v):
-            sessions[v].run(None, feeds)
-    else:
-        runner, closer = _node_runner(runtime, job, variants, feeds, threads)
-    try:
-        for v in variants:  # warm up: first runs allocate and may JIT
-            for _ in range(3):
-                runner(v)
-        times = {v: [] for v in variants}
-        deadline = time.perf_counter() + LATENCY_BUDGET_S * len(variants)
-        # Blocks of 20 runs per variant, alternated; the first 3 of a block are not recorded: they
-        # share the cores with the previous variant's still-spinning intra-op threads (strict
-        # run-by-run alternation measured text_transformer fp32 12.8 ms against 9.1 ms this way).
-        while min(len(ts) for ts in times.values()) < LATENCY_RUNS or (
-                time.perf_counter() < deadline and min(len(ts) for ts in times.values()) < 200):
-            for v in variants:
-                for k in range(BLOCK):
-                    t0 = time.perf_counter()
-                    got = runner(v)
-                    dt = (time.perf_counter() - t0) * 1000.0
-                    if k >= BLOCK_WARMUP:
-                        times[v].append(got if isinstance(got, float) else dt)
-        return {v: statistics.median(ts) for v, ts in times.items()}
-    finally:
-        if runtime != "python":
-            closer()
+        def run():
+            t0 = time.perf_counter()
+            box[0].run(None, feeds)
+            return (time.perf_counter() - t0) * 1000.0
+
+        def close():
+            box.clear()  # the last reference: the session and its thread pool go now, not at exit
+
+        return run, close
+
+    return open_
 
 
-def _node_runner(runtime: str, job, variants: dict[str, Path], feeds: dict, threads: int):
-    """Open every candidate in the Node worker from a scratch bundle (the worker loads bundles,
-    with the same manifest and integrity checks a user's load() gets)."""
+def _node_opener(runtime: str, job, variants: dict[str, Path], feeds: dict, threads: int):
+    """Open each candidate in the Node worker from a scratch bundle (the worker loads bundles,
+    with the same manifest and integrity checks a user's load() gets), one at a time."""
     from .runtimes import open_runtime
 
     scratch = job.tmp / f"latency-{runtime}"
@@ -379,7 +471,11 @@ def _node_runner(runtime: str, job, variants: dict[str, Path], feeds: dict, thre
 
     for v, p in variants.items():
         target = scratch / f"{v}.onnx"
-        shutil.copyfile(p, target)
+        # A hard link where the file system allows one: the bytes are the same file, not a copy.
+        try:
+            os.link(p, target)
+        except OSError:
+            shutil.copyfile(p, target)
         model = _graph.load(target)
         manifest["variants"][v] = {
             "file": target.name, "sha256": sha256_file(target), "bytes": target.stat().st_size,
@@ -390,21 +486,36 @@ def _node_runner(runtime: str, job, variants: dict[str, Path], feeds: dict, thre
         if domains:
             manifest["variants"][v]["domains"] = domains
     (scratch / _manifest.MANIFEST_NAME).write_text(json.dumps(manifest), encoding="utf-8")
-    rts = {v: open_runtime(runtime, scratch, variant=v, threads=threads) for v in variants}
 
-    def runner(v):
-        rts[v].run(feeds)
-        # Time measured inside Node (model.run): the ~0.3 ms pipe round trip would swamp small models.
-        return float(rts[v].last_ms) if rts[v].last_ms is not None else None
+    def open_(v):
+        rt = open_runtime(runtime, scratch, variant=v, threads=threads)
 
-    def closer():
-        for rt in rts.values():
-            rt.close()
+        def run():
+            t0 = time.perf_counter()
+            rt.run(feeds)
+            # Time measured inside Node (model.run): the ~0.3 ms pipe round trip would swamp small models.
+            return float(rt.last_ms) if rt.last_ms is not None else (time.perf_counter() - t0) * 1000.0
 
-    return runner, closer
+        return run, rt.close
+
+    return open_
 
 
 # -- the choice ---------------------------------------------------------------------------------------
+def accuracy_problems(c: Candidate, opts: QuantOptions) -> list[str]:
+    """Why ``c`` is not accurate enough (tolerances.json for its kind, the task-metric budget), or []."""
+    e = c.entry
+    tol = tolerance(c.kind, "fp32")
+    reasons = []
+    if e.get("cosine") is None or e["cosine"] < tol["min_cosine"]:
+        reasons.append(f"cosine {e.get('cosine')} < {tol['min_cosine']}")
+    if e.get("argmax_agreement") is not None and e["argmax_agreement"] < tol["min_argmax_agreement"]:
+        reasons.append(f"argmax agreement {e['argmax_agreement']} < {tol['min_argmax_agreement']}")
+    if e.get("task_drop") is not None and e["task_drop"] > opts.max_drop:
+        reasons.append(f"task metric drops {e['task_drop']:.4f} > {opts.max_drop}")
+    return reasons
+
+
 def decide(cands: list[Candidate], opts: QuantOptions) -> Candidate | None:
     """Mark each candidate accepted or refused (with the reason); return the one to ship."""
     best, best_key = None, None
@@ -412,14 +523,7 @@ def decide(cands: list[Candidate], opts: QuantOptions) -> Candidate | None:
         e = c.entry
         if c.path is None:
             continue  # already refused while building
-        tol = tolerance(c.kind, "fp32")
-        reasons = []
-        if e.get("cosine") is None or e["cosine"] < tol["min_cosine"]:
-            reasons.append(f"cosine {e.get('cosine')} < {tol['min_cosine']}")
-        if e.get("argmax_agreement") is not None and e["argmax_agreement"] < tol["min_argmax_agreement"]:
-            reasons.append(f"argmax agreement {e['argmax_agreement']} < {tol['min_argmax_agreement']}")
-        if e.get("task_drop") is not None and e["task_drop"] > opts.max_drop:
-            reasons.append(f"task metric drops {e['task_drop']:.4f} > {opts.max_drop}")
+        reasons = accuracy_problems(c, opts)
         speed = e.get("speedup", {})
         if opts.mode == "auto":
             slow = [f"{rt} {s:.2f}x" for rt, s in speed.items() if s <= 1.0]

@@ -127,6 +127,8 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
 
         strategies = check_strategies(tuple(strategies))
     given = read_feed_sets(feeds)
+    if verify:
+        _start_node_worker()
     ctx = _Context(steps=steps, tmp=Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")), verify=verify)
     try:
         if is_onnx:
@@ -178,6 +180,26 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
     finally:
         shutil.rmtree(ctx.tmp, ignore_errors=True)
     return Bundle.load(out)
+
+
+def _start_node_worker() -> None:
+    """Start the shared Node worker in the background while PyTorch traces: Node's start-up and
+    onnxruntime-node's loading (~0.5 s) then overlap the trace instead of delaying the first
+    Node latency block or the Node check. Where Node is missing, the step that needs it says so."""
+    import threading
+
+    def start():
+        try:
+            from .runtimes import available
+
+            if available("node")[0]:
+                from ._node import shared_worker
+
+                shared_worker().request("info")
+        except Exception:  # only a head start: the step that uses Node reports any failure itself
+            pass
+
+    threading.Thread(target=start, name="polyonnx-node-start", daemon=True).start()
 
 
 def _stages(ctx: _Context) -> list[dict]:
@@ -310,8 +332,9 @@ def quantize_variant(graph: Graph, fp32: Variant, stage: Path, opts, ctx: _Conte
         t0 = time.perf_counter()
         evaluation, fp32_task = aq.measure_accuracy(job, built, fp32.path, opts, fp32_outputs=fp32.outputs) \
             if built else ({}, None)
-        ctx.steps.timings.append((f"quantization: accuracy of {len(built)} candidates against fp32",
-                                  time.perf_counter() - t0))
+        if built:
+            ctx.steps.timings.append((f"quantization: accuracy of {len(built)} candidates against fp32",
+                                      time.perf_counter() - t0))
         if opts.mode != "auto":
             opts.runtimes = ("python",)
         latency = aq.measure_latency(job, built, fp32.path, opts, ctx.steps) if built else {}

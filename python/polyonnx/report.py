@@ -67,6 +67,13 @@ def print_bundle(bundle, out=None) -> None:
                              _fmt(o.get("cosine"), ".6f"), _fmt(o.get("argmax_agreement"), ".3f"),
                              "yes" if o.get("passed", c["passed"]) else "NO"])
         _table(rows, out)
+    stages = ex.get("stages") or []
+    if stages:
+        # Where the export's time went (issue #14): every step, and inside quantization each part.
+        print(file=out)
+        print(f"export time: {ex.get('seconds', sum(s['seconds'] for s in stages)):.1f} s", file=out)
+        for s in stages:
+            print(f"  {s['seconds']:6.2f} s  {s['stage']}", file=out)
     for note in m.get("notes", []):
         print(f"note: {note}", file=out)
 
