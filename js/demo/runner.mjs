@@ -47,7 +47,9 @@ const threads = Number(params.get('threads') || 0);
 window.polyonnxRunner = {
   async load(url, variant, options) {
     try {
-      const opts = { ...(options || {}) };
+      // No Cache API here: this page checks the bundle's files as they are on disk (verify, parity
+      // tests), and a cached copy with the right sha256 would stand in for a changed file.
+      const opts = { cache: false, ...(options || {}) };
       if (variant) opts.variant = variant;
       if (threads && opts.intraOpNumThreads === undefined) opts.intraOpNumThreads = threads;
       const model = await load(url, opts);
