@@ -12,9 +12,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 
-const { load } = require('../js/index.js');
-const { ort } = require('../js/backends/node');
-const { prepareFeeds } = require('../js/feeds');
+const { load } = require('../js/index.cjs');
+const { ort } = require('../js/backends/node.mjs');
+const { prepareFeeds } = require('../js/feeds.mjs');
 
 const ROOT = path.resolve(__dirname, '..');
 const FIXTURES = process.env.POLYONNX_JS_FIXTURES || path.join(ROOT, 'build', 'js-fixtures');

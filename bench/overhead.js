@@ -15,8 +15,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 
-const { load } = require('../js/index.js');
-const { ort } = require('../js/backends/node');
+const { load } = require('../js/index.cjs');
+const { ort } = require('../js/backends/node.mjs');
 const { exampleBundle, parseFlags, tokenFeed, median, percentile, printTable, writeResults } = require('./_common');
 
 async function measure(name, bundle, feedsFor, pairs, threads) {

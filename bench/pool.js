@@ -11,8 +11,8 @@
 const os = require('node:os');
 const { monitorEventLoopDelay, performance } = require('node:perf_hooks');
 
-const { load } = require('../js/index.js');
-const { createPool } = require('../js/pool');
+const { load } = require('../js/index.cjs');
+const { createPool } = require('../js/pool.mjs');
 const { exampleBundle, parseFlags, tokenFeed, percentile, median, printTable, writeResults } = require('./_common');
 
 const CORES = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;

@@ -31,7 +31,7 @@ const { ROOT, exampleBundle, parseFlags, percentile, median, printTable, writeRe
  * [0, 1), integers in the input's value_range (or [0, 100)).
  */
 function feedsFor(manifest, seed) {
-  const { DTYPES } = require('../js/tensor');
+  const { DTYPES } = require('../js/tensor.mjs');
   const feeds = {};
   let s = (seed * 2654435761) % 2147483647 || 1;
   for (const spec of manifest.inputs) {
@@ -68,7 +68,7 @@ async function drive(run, concurrency, total) {
 }
 
 async function compare(bundle, o) {
-  const { createPool } = require('../js/pool');
+  const { createPool } = require('../js/pool.mjs');
   const runs = { thread: [], process: [] };
   for (let round = 0; round < o.rounds; round++) {
     for (const isolation of round % 2 ? ['process', 'thread'] : ['thread', 'process']) {

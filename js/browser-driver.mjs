@@ -1,10 +1,10 @@
 // The process behind Python's `polyonnx.runtime('browser', ...)`: headless Debian Chromium driven
 // by playwright-core, speaking the worker protocol (shared-schemas/WIRE.md: length-prefixed
 // msgpack frames on stdin/stdout) so that python/polyonnx/_node.py's client drives it like
-// js/worker.js. Pages come from the Python demo server (python/polyonnx/_demo.py); models run
+// js/worker.mjs. Pages come from the Python demo server (python/polyonnx/_demo.py); models run
 // inside the page through polyonnx's browser build (js/demo/runner.mjs).
 //
-// Ops: load, run, close, info (as worker.js, with `page` = the runner page URL), and for page
+// Ops: load, run, close, info (as worker.mjs, with `page` = the runner page URL), and for page
 // tests: goto, eval, draw, screenshot.
 //
 // Run as `node js/browser-driver.mjs`. The browser is Debian's chromium (POLYONNX_CHROMIUM
@@ -13,9 +13,12 @@
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 
-// The frame loop, stdout guard and error body are js/worker-host.js's, shared with js/worker.js.
+// The frame loop, stdout guard and error body are js/worker-host.mjs's, shared with js/worker.mjs.
+import * as host from './worker-host.mjs';
+
+// playwright-core (CommonJS) is required on first use, so a missing one is an E_BROWSER answer
+// instead of a crash at start.
 const require = createRequire(import.meta.url);
-const host = require('./worker-host.js');
 
 host.guardStdout();
 

@@ -12,15 +12,73 @@ function label(entry) {
   return `${entry.package} ${entry.version}`;
 }
 
-/** The installed runtime package must be the version runtimes.json (and package.json) pin. */
+// Versions as [major, minor, patch, prerelease]: the npm forms ONNX Runtime publishes (1.30.0,
+// 1.24.0-dev.20260114-c343143a49). Enough semver for runtimes.json's range (">=A <B"), so no
+// semver package is needed at run time.
+function parseVersion(text) {
+  const m = /^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/.exec(String(text).trim());
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3]), m[4] || null] : null;
+}
+
+function compareVersions(a, b) {
+  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+  // A prerelease sorts before its release (1.31.0-dev < 1.31.0); two prereleases compare as text.
+  if (a[3] === b[3]) return 0;
+  if (a[3] === null) return 1;
+  if (b[3] === null) return -1;
+  return a[3] < b[3] ? -1 : 1;
+}
+
+const COMPARATORS = {
+  '>=': (c) => c >= 0, '>': (c) => c > 0, '<=': (c) => c <= 0, '<': (c) => c < 0, '=': (c) => c === 0,
+};
+
+/** Does `version` satisfy `range` (space-separated comparators, all must hold: ">=1.22.0 <1.31.0")? */
+function satisfies(version, range) {
+  const v = parseVersion(version);
+  if (!v) return false;
+  return range.trim().split(/\s+/).every((part) => {
+    const m = /^(>=|<=|>|<|=)?(.+)$/.exec(part);
+    const bound = parseVersion(m[2]);
+    if (!bound) throw new Error(`runtimes.json: '${part}' in range '${range}' is not a version comparator`);
+    // npm's rule: a prerelease satisfies a range only through a comparator on its own x.y.z.
+    if (v[3] !== null && !(bound[3] !== null && bound.slice(0, 3).join('.') === v.slice(0, 3).join('.'))) return false;
+    return COMPARATORS[m[1] || '='](compareVersions(v, bound));
+  });
+}
+
+/** The range of `entry`'s package that this polyonnx supports (runtimes.json; package.json's peerDependencies say the same). */
+function runtimeRange(entry) {
+  return entry.range;
+}
+
+/**
+ * The installed runtime package must be in runtimes.json's range, which lists the opset and IR
+ * limits of each minor release in it. Returns the entry with the installed version and that
+ * release's limits, for checkVariant and checkModelHeader.
+ */
 function checkRuntimeVersion(entry, installed) {
-  if (installed !== entry.version) {
+  const v = parseVersion(installed);
+  const limits = v && satisfies(installed, entry.range) ? entry.versions[`${v[0]}.${v[1]}`] : undefined;
+  if (!limits) {
     throw new CompatibilityError('load',
-      `${entry.package} ${installed} is installed, but this polyonnx is pinned to ${entry.version} `
-      + '(shared-schemas/runtimes.json): its opset, IR and domain limits were measured on that version',
-      `install the pinned version: npm install ${entry.package}@${entry.version}`,
-      { details: { package: entry.package, installed, pinned: entry.version } });
+      `${entry.package} ${installed} is installed, but this polyonnx supports ${entry.package} ${entry.range} `
+      + '(shared-schemas/runtimes.json lists the opset and IR limits of each of those releases)',
+      `install a supported version: npm install ${entry.package}@"${entry.range}" `
+      + `(this polyonnx is tested with ${entry.version}), or a polyonnx release that supports ${installed}`,
+      { details: { package: entry.package, installed, range: entry.range, tested: entry.version } });
   }
+  return {
+    ...entry, version: installed, max_opset: limits.max_opset, max_ir_version: limits.max_ir_version,
+    newest: { version: entry.version, max_opset: entry.max_opset, max_ir_version: entry.max_ir_version },
+  };
+}
+
+/** ', or upgrade to X' when the newest supported release of the runtime would load what `entry`'s installed one refuses. */
+function upgrade(entry, limit, needed) {
+  const newest = entry.newest;
+  if (!newest || newest.version === entry.version || newest[limit] < needed) return '';
+  return `, or upgrade: npm install ${entry.package}@${newest.version} (loads ${limit === 'max_opset' ? 'opset' : 'IR version'} ${newest[limit]})`;
 }
 
 /** What the manifest records for a variant (opset, ir_version, domains) against the runtime's limits. */
@@ -29,14 +87,14 @@ function checkVariant(variantName, variant, entry, bundleName) {
   if (variant.opset > entry.max_opset) {
     throw new CompatibilityError('load',
       `${what} needs opset ${variant.opset}, but ${label(entry)} loads opsets up to ${entry.max_opset}`,
-      `re-export with an opset of at most ${entry.max_opset} (torch.onnx.export(..., opset_version=${entry.max_opset}))`,
+      `re-export with an opset of at most ${entry.max_opset} (torch.onnx.export(..., opset_version=${entry.max_opset}))${upgrade(entry, 'max_opset', variant.opset)}`,
       { details: { variant: variantName, opset: variant.opset, max_opset: entry.max_opset } });
   }
   if (variant.ir_version > entry.max_ir_version) {
     throw new CompatibilityError('load',
       `${what} has IR version ${variant.ir_version}, but ${label(entry)} loads IR versions up to ${entry.max_ir_version}`,
       `re-export, or re-save the model with onnx.save after setting model.ir_version = ${entry.max_ir_version} `
-      + '(onnx 1.23 helpers default to IR 14)',
+      + `(onnx 1.23 helpers default to IR 14)${upgrade(entry, 'max_ir_version', variant.ir_version)}`,
       { details: { variant: variantName, ir_version: variant.ir_version, max_ir_version: entry.max_ir_version } });
   }
   for (const domain of variant.domains || []) checkDomain(what, domain, entry);
@@ -55,7 +113,7 @@ function checkDomain(what, domain, entry) {
 }
 
 /**
- * What the model file itself says (from onnx-header.js): must agree with the manifest and fit the runtime.
+ * What the model file itself says (from onnx-header.mjs): must agree with the manifest and fit the runtime.
  * @param {{irVersion: number, opsets: {domain: string, version: number}[], ops: {domain: string, opType: string}[]}} header
  */
 function checkModelHeader(header, variantName, variant, entry, bundleName) {
@@ -87,4 +145,4 @@ function checkModelHeader(header, variantName, variant, entry, bundleName) {
   }
 }
 
-export { RUNTIMES, checkRuntimeVersion, checkVariant, checkModelHeader };
+export { RUNTIMES, checkRuntimeVersion, checkVariant, checkModelHeader, runtimeRange, satisfies };

@@ -3,8 +3,8 @@
 // in shared-schemas/manifest.schema.json is the contract: change it first, then both readers.
 // No Node-only imports: the browser build reuses this module. The schema check is ajv's code
 // for the schema, generated ahead of time (tools/make-validator.js), because ajv is CommonJS and
-// compiles with eval; js/manifest.js (Node) swaps in a run-time ajv compile when the generated
-// file is older than the schema.
+// compiles with eval; Node and browsers run the same generated file, and
+// tests/js/browser-modules.test.js fails when it is older than the schema.
 
 import * as generated from './manifest-validator.generated.mjs';
 import { ManifestError, PolyonnxError, CODES } from './errors.mjs';
@@ -12,15 +12,6 @@ import { ManifestError, PolyonnxError, CODES } from './errors.mjs';
 const MANIFEST_NAME = 'polyonnx.json';
 const SCHEMA_VERSION = generated.SCHEMA_VERSION;
 
-let schemaValidator = generated.validate;
-
-/**
- * Replace the schema check (Node only, from js/manifest.js). `check(manifest)` returns a boolean
- * and leaves ajv-style errors in `check.errors`.
- */
-function _useSchemaValidator(check) {
-  schemaValidator = check;
-}
 
 function describe(err) {
   const where = err.instancePath ? err.instancePath.slice(1) : '(top)';
@@ -34,7 +25,7 @@ function describe(err) {
 
 /** Every reason `manifest` is invalid, as 'path: message' strings; empty when it is valid. */
 function problems(manifest) {
-  const check = schemaValidator;
+  const check = generated.validate;
   if (!check(manifest)) {
     const found = [...new Set(check.errors.map(describe))];
     return found.sort();
@@ -109,4 +100,4 @@ function selectVariant(manifest, name) {
   return [chosen, manifest.variants[chosen]];
 }
 
-export { MANIFEST_NAME, SCHEMA_VERSION, problems, validate, fromJson, variantKind, selectVariant, _useSchemaValidator };
+export { MANIFEST_NAME, SCHEMA_VERSION, problems, validate, fromJson, variantKind, selectVariant };

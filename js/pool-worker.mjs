@@ -1,16 +1,20 @@
-'use strict';
-// One worker thread of a pool (js/pool.js): loads the bundle with the public load(), then runs
+// One worker thread of a pool (js/pool.mjs): loads the bundle with the public load(), then runs
 // batches the main thread sends. A batch is a list of requests ("parts") that share every dim
 // but the batch dim; they are concatenated along axis 0 here, run once, and split back, so the
 // main thread never copies tensor data. onnxruntime-node's session.run is synchronous inside a
 // setImmediate (onnxruntime-node 1.30 dist/backend.js), so this thread is busy for the whole run;
 // that is the point: the main thread is not.
 
-const { parentPort, workerData: threadData } = require('node:worker_threads');
-const { performance } = require('node:perf_hooks');
+import { parentPort, workerData as threadData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+
+import { load } from './index.mjs';
+import { DTYPES } from './tensor.mjs';
+// Errors travel as js/error-body.mjs's error body (the worker protocol's), rebuilt by pool.mjs.
+import { errorBody } from './error-body.mjs';
 
 // A worker thread (isolation 'thread') talks through parentPort; a child process (isolation
-// 'process', pool.js ProcessWorker) through Node's IPC channel, where the first message carries
+// 'process', pool.mjs ProcessWorker) through Node's IPC channel, where the first message carries
 // what workerData carries for a thread.
 const channel = parentPort ? {
   send: (msg, transfer) => parentPort.postMessage(msg, transfer),
@@ -24,13 +28,8 @@ const channel = parentPort ? {
 };
 if (!parentPort) process.on('disconnect', () => process.exit(0)); // the pool's process is gone
 
-const { load } = require('./index.js');
-const { DTYPES } = require('./tensor');
-
 let model = null;
 
-// Errors travel as js/worker-host.js's error body (the worker protocol's), rebuilt by pool.js.
-const { errorBody } = require('./worker-host');
 const serializeError = (e) => errorBody(e, 'pool worker');
 
 function rowSize(dims) {
@@ -101,7 +100,7 @@ function transferList(outcomes) {
 
 async function onRun(msg) {
   const { id, parts, fetches, test } = msg;
-  // Test-only hooks (pool._testNextBatch in pool.js): crash this worker or slow this batch down.
+  // Test-only hooks (pool._testNextBatch in pool.mjs): crash this worker or slow this batch down.
   if (test && test.crash === 'exit') process.exit(70);
   // A native abort, as ONNX Runtime's 'terminate called without an active exception': only in a
   // worker process (in a thread it would end the pool's own process, which is the point of 'process').

@@ -1,4 +1,3 @@
-'use strict';
 // A pool of sessions in worker_threads, for serving: onnxruntime-node's session.run holds the
 // thread that calls it for the whole run (microsoft/onnxruntime#19611), so a server that runs
 // models on its main thread stops answering while it computes. Here the main thread only checks
@@ -10,18 +9,17 @@
 // lengths) are never merged: padding would change the answers unless the model masks it, and the
 // manifest has no field saying that it does.
 
-const childProcess = require('node:child_process');
-const { EventEmitter } = require('node:events');
-const os = require('node:os');
-const path = require('node:path');
-const { Worker } = require('node:worker_threads');
+import childProcess from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 
-const errors = require('./errors');
-const { PolyonnxError, CODES } = errors;
-const { prepareFeeds } = require('./feeds');
-const { checkLoadOptions, checkRunOptions } = require('./model');
-const { readBundle } = require('./bundle-node.mjs');
-const { reviveError: revive } = require('./worker-host');
+import { PolyonnxError, CODES } from './errors.mjs';
+import { prepareFeeds } from './feeds.mjs';
+import { checkLoadOptions, checkRunOptions } from './model.mjs';
+import { readBundle } from './bundle-node.mjs';
+import { reviveError as revive } from './error-body.mjs';
 
 /** Errors of the pool itself; `code` says which (E_QUEUE_FULL, E_TIMEOUT, E_WORKER, E_CLOSED). */
 class PoolError extends PolyonnxError {}
@@ -34,7 +32,7 @@ const POOL_CODES = Object.freeze({
   CLOSED: 'E_CLOSED', // pool.close() was called
 });
 
-const WORKER_FILE = path.join(__dirname, 'pool-worker.js');
+const WORKER_FILE = fileURLToPath(new URL('./pool-worker.mjs', import.meta.url));
 const CLOSE_GRACE_MS = 5000;
 
 // The longest delay a Node timer holds: setTimeout fires after 1 ms for anything longer (with a
@@ -86,7 +84,7 @@ function checkPoolOptions(options) {
   if (typeof options !== 'object' || Array.isArray(options)) {
     throw optionsError('load', 'createPool options must be an object', 'pass e.g. { workers: 2, maxBatch: 8 }');
   }
-  // Load options (variant, threads, providers...) are checked by model.js, with the pool's names known.
+  // Load options (variant, threads, providers...) are checked by model.mjs, with the pool's names known.
   checkLoadOptions(options, Object.keys(POOL_OPTIONS));
   const pool = { ...DEFAULTS };
   const load = {};
@@ -113,7 +111,7 @@ function checkPoolOptions(options) {
   return { pool, load };
 }
 
-/** Rebuild an error a worker sent (js/worker-host.js's error body), with its polyonnx class, code and fix. */
+/** Rebuild an error a worker sent (js/error-body.mjs's error body), with its polyonnx class, code and fix. */
 function reviveError(body) {
   const revived = revive(body);
   if (revived) return revived;
@@ -148,7 +146,7 @@ function shapeKey(tensors) {
 }
 
 /**
- * A child process running pool-worker.js with the face of a worker_threads Worker (postMessage,
+ * A child process running pool-worker.mjs with the face of a worker_threads Worker (postMessage,
  * terminate, 'message' / 'error' / 'exit' events), so the pool drives both alike. For
  * isolation 'process': ONNX Runtime can abort the process it runs in (a zero-length GRU time dim
  * ends in 'terminate called without an active exception', exit 134, issue #11), and worker
@@ -195,7 +193,7 @@ class ProcessWorker extends EventEmitter {
 
 /**
  * This process's node flags less those that must not reach a pool child: the code of `node -e` /
- * `-p` / `--eval` (the child ran it again instead of pool-worker.js, created its own pool and forked
+ * `-p` / `--eval` (the child ran it again instead of pool-worker.mjs, created its own pool and forked
  * again, without end: found by tests/js/isolation.test.js), --input-type (string input only: with a
  * file, node refuses to start), and the test runner, inspector and watch mode.
  */
@@ -207,6 +205,35 @@ function childExecArgv(argv) {
     else if (!/^--(eval|print|input-type|test|inspect|watch)/.test(a)) out.push(a);
   }
   return out;
+}
+
+/** An AbortSignal, or anything shaped like one (another realm's, a polyfill's). */
+function isSignal(v) {
+  return Boolean(v) && typeof v === 'object' && typeof v.aborted === 'boolean' && typeof v.addEventListener === 'function';
+}
+
+/**
+ * pool.run's options as { signal, rest }: the signal is the pool's to watch; the rest go through
+ * model.run's own check (checkRunOptions), so both refuse the same mistakes alike.
+ */
+function splitSignal(runOptions) {
+  if (!runOptions || typeof runOptions !== 'object' || Array.isArray(runOptions) || !('signal' in runOptions)) {
+    return { signal: undefined, rest: runOptions };
+  }
+  const { signal, ...rest } = runOptions;
+  if (signal !== undefined && !isSignal(signal)) {
+    throw new PolyonnxError('run', `run option signal is ${signal === null ? 'null' : typeof signal}`,
+      'pass an AbortSignal (new AbortController().signal), or leave signal out', { code: CODES.OPTIONS });
+  }
+  return { signal, rest };
+}
+
+/** E_ABORTED, as model.run and load reject for an aborted signal; the signal's reason is the cause. */
+function abortError(signal, what, where) {
+  const reason = signal && signal.reason;
+  const why = reason === undefined ? '' : ` (${reason && reason.message ? reason.message : String(reason)})`;
+  return new PolyonnxError('run', `a run on ${what} was aborted by its signal ${where}${why}`,
+    'run again with a signal that is not aborted', { code: CODES.ABORTED, cause: reason, details: { queued: where !== 'while its batch ran' } });
 }
 
 function signalText(signal) {
@@ -242,7 +269,7 @@ class Pool {
     this._nextKey = 1;
     this._testNext = null;
     this._stats = {
-      requests: 0, completed: 0, failed: 0, timedOut: 0, rejectedQueueFull: 0,
+      requests: 0, completed: 0, failed: 0, timedOut: 0, aborted: 0, rejectedQueueFull: 0,
       batches: 0, batchedRows: 0, largestBatch: 0, workerRestarts: 0, runMs: 0,
     };
   }
@@ -349,16 +376,19 @@ class Pool {
 
   /**
    * Run on `feeds` (input name -> data), like model.run: same feed forms, same errors, resolves to
-   * { outputName: { dtype, dims, data } }. Bad feeds reject before anything is queued. The feeds'
+   * { outputName: { dtype, dims, data } }. Bad feeds reject before anything is queued. `signal`
+   * (run options) rejects the request with code E_ABORTED when it fires (see _onAbort). The feeds'
    * values are copied when run() is called (only the bytes a view covers; SharedArrayBuffer-backed
    * arrays too), so changing an array after run() returns does not change what runs.
    */
   async run(feeds, runOptions) {
+    const { signal, rest } = splitSignal(runOptions);
     if (this._closing) {
       throw new PoolError('run', `${this._what} is closed`, 'create a new pool (await createPool(path))',
         { code: POOL_CODES.CLOSED });
     }
-    const fetches = this._fetches(runOptions);
+    const fetches = this._fetches(rest);
+    if (signal && signal.aborted) throw abortError(signal, this._what, 'before it was queued');
     const { tensors } = prepareFeeds(feeds, this.inputs, this.manifest.dims);
     if (this._slots.every((s) => s.dead)) {
       throw new PoolError('run', `${this._what} has no worker left`,
@@ -389,10 +419,15 @@ class Pool {
     return new Promise((resolve, reject) => {
       const req = {
         tensors, fetches, rows, key, transfer: [...transfer], resolve, reject,
-        enqueuedAt: performance.now(), timer: null, done: false, batch: null,
+        enqueuedAt: performance.now(), timer: null, done: false, batch: null, signal: null, onAbort: null,
       };
       if (Number.isFinite(this._opts.timeoutMs)) {
         req.timer = setTimeout(() => this._onTimeout(req), this._opts.timeoutMs);
+      }
+      if (signal) {
+        req.signal = signal;
+        req.onAbort = () => this._onAbort(req);
+        signal.addEventListener('abort', req.onAbort, { once: true });
       }
       this._queue.push(req);
       this._schedule();
@@ -414,6 +449,20 @@ class Pool {
       { code: POOL_CODES.TIMEOUT, details: { timeoutMs: this._opts.timeoutMs, queued: !req.batch } }));
   }
 
+  /**
+   * The caller's signal fired. Still queued: the request leaves the queue and never runs. Already
+   * in a batch: the batch runs on for the other callers (a worker's session.run cannot be stopped
+   * midway), and only this caller's promise rejects now.
+   */
+  _onAbort(req) {
+    if (req.done) return;
+    const where = req.batch ? 'while its batch ran' : 'while queued';
+    if (!req.batch) this._queue.splice(this._queue.indexOf(req), 1);
+    this._stats.aborted += 1;
+    if (this._closing) setImmediate(() => this._maybeDrained());
+    this._settle(req, null, abortError(req.signal, this._what, where));
+  }
+
   /** Resolve or reject a request exactly once. */
   _settle(req, value, error) {
     if (req.done) return;
@@ -421,8 +470,11 @@ class Pool {
     if (req.timer) clearTimeout(req.timer);
     req.timer = null;
     req.tensors = null;
+    if (req.onAbort) req.signal.removeEventListener('abort', req.onAbort);
+    req.signal = null;
+    req.onAbort = null;
     if (error) {
-      if (error.code !== POOL_CODES.TIMEOUT) this._stats.failed += 1;
+      if (error.code !== POOL_CODES.TIMEOUT && error.code !== CODES.ABORTED) this._stats.failed += 1;
       req.reject(error);
     } else {
       this._stats.completed += 1;
@@ -606,8 +658,8 @@ async function createPool(bundle, options = {}) {
   return pool;
 }
 
-// _checkPoolOptions is exported for tests only.
-module.exports = {
-  createPool, Pool, PoolError, POOL_CODES, threadPlan, MAX_TIMER_MS, _checkPoolOptions: checkPoolOptions,
-  _childExecArgv: childExecArgv,
+// _checkPoolOptions and _childExecArgv are exported for tests only.
+export {
+  createPool, Pool, PoolError, POOL_CODES, threadPlan, MAX_TIMER_MS, checkPoolOptions as _checkPoolOptions,
+  childExecArgv as _childExecArgv,
 };

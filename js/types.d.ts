@@ -1,4 +1,7 @@
-// Public types of polyonnx (Node.js and browsers: js/index.js and js/browser.mjs). No runtime imports: every type is declared here.
+// The types polyonnx's Node.js and browser entries share (index.d.cts / index.d.mts for js/index.cjs
+// and js/index.mjs, browser.d.mts for js/browser.mjs re-export them and add what differs: load()'s
+// first argument and options, and the Node-only pool). No imports, and no name from lib "dom" or
+// @types/node, so they compile in either kind of project.
 
 /** ONNX Runtime JS tensor type strings, as polyonnx.json writes them. */
 export type Dtype =
@@ -121,7 +124,19 @@ export type Results = { readonly [outputName: string]: TensorResult };
 
 export type ExecutionProvider = 'cpu' | 'cuda' | 'tensorrt' | 'webgpu' | (string & {}) | { readonly name: string; readonly [k: string]: unknown };
 
-export interface LoadOptions {
+/**
+ * An AbortSignal (the DOM's or Node's), described by shape so that these types need neither lib
+ * "dom" nor @types/node. Pass `new AbortController().signal`.
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/** Load options both entries take (each entry's LoadOptions adds its own). */
+export interface BaseLoadOptions {
   /** Variant to load; default: the manifest's default_variant. */
   variant?: string;
   /** Default ['cpu']. A provider this build cannot start fails with code 'E_PROVIDER' (no silent fallback). */
@@ -131,16 +146,28 @@ export interface LoadOptions {
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'layout' | 'all';
   /** 0 verbose, 1 info, 2 warning (ONNX Runtime's default), 3 error, 4 fatal. */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
-  /**
-   * Browser only: where onnxruntime-web's .wasm files are (a folder URL ending in '/', or { wasm, mjs }).
-   * Default: next to onnxruntime-web's own script. Read once per page, at the first load.
-   */
-  wasmPaths?: string | { readonly wasm?: string; readonly mjs?: string };
+  /** Aborts the load (reading, hashing, session creation): load rejects with code 'E_ABORTED'. */
+  signal?: AbortSignalLike;
+}
+
+/** What model.info().sessionOptions records: the options ONNX Runtime got. */
+export interface SessionOptions {
+  executionProviders: readonly ExecutionProvider[];
+  intraOpNumThreads?: number;
+  interOpNumThreads?: number;
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'layout' | 'all';
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
 }
 
 export interface RunOptions {
   /** Fetch only these outputs (names from model.outputs). */
   outputs?: readonly string[];
+  /**
+   * Rejects the run with code 'E_ABORTED' when it fires. A run still waiting (behind another run
+   * on the model, or in a pool's queue) never starts; one already inside ONNX Runtime finishes
+   * there, but its promise rejects at once.
+   */
+  signal?: AbortSignalLike;
 }
 
 export interface ModelInfo {
@@ -161,7 +188,7 @@ export interface ModelInfo {
   readonly outputs: readonly TensorSpec[];
   readonly dims: { readonly [name: string]: DimSpec };
   readonly runtime: { readonly name: string; readonly package: string; readonly version: string };
-  readonly sessionOptions: LoadOptions;
+  readonly sessionOptions: SessionOptions;
   readonly loadMs: number;
   readonly runs: number;
   readonly disposed: boolean;
@@ -187,9 +214,6 @@ export declare class Model {
   dispose(): Promise<void>;
 }
 
-export declare function load(path: string, options?: LoadOptions): Promise<Model>;
-export declare function run(path: string, feeds: Feeds, options?: LoadOptions & RunOptions): Promise<Results>;
-
 export type Nested<T> = T | Nested<T>[];
 /** One result as nested arrays: float16 -> number, bool -> boolean, int64/uint64 -> bigint (or number with { int64: 'number' }). */
 export declare function toNested(result: TensorResult, options?: { int64?: 'bigint' }): Nested<number | bigint | boolean | string>;
@@ -211,11 +235,11 @@ export declare const manifest: {
 /** Stable error codes (messages may be reworded; codes are not). */
 export type ErrorCode =
   | 'E_POLYONNX' | 'E_MANIFEST' | 'E_INTEGRITY' | 'E_COMPAT' | 'E_PROVIDER' | 'E_FEED' | 'E_SESSION'
-  | 'E_VARIANT' | 'E_OPTIONS' | 'E_DISPOSED'
+  | 'E_VARIANT' | 'E_OPTIONS' | 'E_DISPOSED' | 'E_ABORTED'
   | 'E_QUEUE_FULL' | 'E_TIMEOUT' | 'E_WORKER' | 'E_CLOSED';
 
 export declare class PolyonnxError extends Error {
-  /** 'E_VARIANT' | 'E_OPTIONS' | 'E_DISPOSED' for plain PolyonnxErrors; each subclass has its own. */
+  /** 'E_VARIANT' | 'E_OPTIONS' | 'E_DISPOSED' | 'E_ABORTED' for plain PolyonnxErrors; each subclass has its own. */
   readonly code: ErrorCode;
   /** 'load' | 'run' | 'dispose' */
   readonly stage: string;
@@ -239,56 +263,3 @@ export declare class SessionError extends PolyonnxError {}
 
 /** polyonnx's own version (package.json). */
 export declare const version: string;
-
-/** createPool options: load options (each worker loads with them) plus the pool's own. */
-export interface PoolOptions extends LoadOptions {
-  /** Worker threads, one session each. Default: workers x intraOpNumThreads fit os.availableParallelism() (one worker per core, 1 thread each). */
-  workers?: number;
-  /** Most rows merged into one run along the shared batch dim; 1 turns batching off. Default 8. */
-  maxBatch?: number;
-  /** How long the oldest waiting request may wait for its batch to fill, in ms. Default 2. */
-  maxDelayMs?: number;
-  /** Waiting requests beyond this are refused at once with code 'E_QUEUE_FULL'. Default 256. */
-  maxQueue?: number;
-  /** Per request (queue wait + run), in ms; 0 or Infinity: none. Rejects with code 'E_TIMEOUT'. Default 30000. */
-  timeoutMs?: number;
-  /**
-   * 'thread' (default): sessions in worker_threads, sharing this process. 'process': each worker in a
-   * child process, so a native abort inside ONNX Runtime costs one worker (replaced; its requests
-   * rejected once with 'E_WORKER'), not the server.
-   */
-  isolation?: 'thread' | 'process';
-}
-
-export interface PoolStats {
-  readonly workers: number; readonly intraOpNumThreads: number; readonly maxBatch: number; readonly batching: boolean;
-  readonly queued: number; readonly inFlight: number; readonly requests: number; readonly completed: number;
-  readonly failed: number; readonly timedOut: number; readonly rejectedQueueFull: number; readonly batches: number;
-  readonly batchedRows: number; readonly largestBatch: number; readonly meanBatchRows: number;
-  readonly workerRestarts: number;
-  readonly isolation: 'thread' | 'process';
-  /** Milliseconds workers spent running batches, in all. */
-  readonly runMs: number;
-}
-
-/** Sessions in worker_threads: run() has model.run's contract and leaves the calling thread free. */
-export declare class Pool {
-  private constructor();
-  readonly manifest: Manifest;
-  readonly variant: string;
-  readonly inputs: readonly TensorSpec[];
-  readonly outputs: readonly TensorSpec[];
-  /** The named dim requests are batched along (axis 0 of every input and output), or null: no batching. */
-  readonly batchDim: string | null;
-  /** Same feeds, options, results and feed errors as Model.run; requests are batched only with requests of equal non-batch dims. */
-  run(feeds: Feeds, options?: RunOptions): Promise<Results>;
-  stats(): PoolStats;
-  /** Refuses new runs (code 'E_CLOSED'), answers those already taken, ends the workers. */
-  close(): Promise<void>;
-}
-
-/** Start the workers and load the bundle in each; resolves once all have loaded. */
-export declare function createPool(path: string, options?: PoolOptions): Promise<Pool>;
-
-/** code 'E_QUEUE_FULL' | 'E_TIMEOUT' | 'E_WORKER' (the worker exited or threw; it is replaced) | 'E_CLOSED' */
-export declare class PoolError extends PolyonnxError {}

@@ -1,4 +1,3 @@
-'use strict';
 // The worker protocol's bytes: tensors <-> msgpack maps, messages <-> length-prefixed frames.
 // Mirror of python/polyonnx/wire.py (same names, camelCase); the contract is
 // shared-schemas/wire.schema.json and WIRE.md, and both sides check shared-schemas/vectors/.
@@ -6,11 +5,11 @@
 // A frame is a 4-byte little-endian uint32 body length, then a msgpack body. A tensor is
 // { dtype, shape, data } with data the row-major little-endian bytes (msgpack bin), or an array
 // of strings for dtype 'string'. Decoded tensors come back as { dtype, dims, data }, the shape
-// the JS runtime's results use (js/tensor.js), with data a typed array that owns its memory.
+// the JS runtime's results use (js/tensor.mjs), with data a typed array that owns its memory.
 
-const { Encoder, Decoder } = require('@msgpack/msgpack');
-const { DTYPES, product } = require('./tensor');
-const { PolyonnxError } = require('./errors');
+import { Encoder, Decoder } from '@msgpack/msgpack';
+import { DTYPES, product } from './tensor.mjs';
+import { PolyonnxError } from './errors.mjs';
 
 const HEADER_BYTES = 4;
 // 512 MiB: see wire.py. Text read as a header has a printable byte (>= 0x20) on top, which makes
@@ -256,7 +255,7 @@ async function* readFrames(stream) {
   if (reader.pending) throw new WireError(`stream ended inside a frame (${reader.pending} bytes pending)`);
 }
 
-module.exports = {
+export {
   HEADER_BYTES, MAX_FRAME_BYTES, WireError,
   encodeTensor, decodeTensor, encodeTensors, decodeTensors,
   pack, unpack, encodeFrame, decodeFrame, FrameReader, readFrames,

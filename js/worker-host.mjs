@@ -1,17 +1,16 @@
-'use strict';
 // What every process that speaks the worker protocol (shared-schemas/WIRE.md) does besides its
 // ops: guard stdout so that it carries frames only, read length-prefixed msgpack requests from
 // stdin, answer each exactly once in order, and turn errors into the one error body Python reads
 // (python/polyonnx/_node.py `_request_error`): { code, message, details: { stage, fix, ... } }.
-// js/worker.js (onnxruntime-node / -web) and js/browser-driver.mjs (Chromium) are its two users;
+// js/worker.mjs (onnxruntime-node / -web) and js/browser-driver.mjs (Chromium) are its two users;
 // each only defines its ops (issue #11: both had their own frame loop, guard and error body).
-// The pool (js/pool.js, js/pool-worker.js) moves errors between threads and processes in the same
-// body: errorBody() on one side, reviveError() on the other.
+// The error body is js/error-body.mjs's (re-exported here for the hosts), which the pool uses too.
 
-const wire = require('./wire');
-const errors = require('./errors');
+import { Console } from 'node:console';
 
-const { PolyonnxError } = errors;
+import * as wire from './wire.mjs';
+import { PolyonnxError } from './errors.mjs';
+import { plain, errorBody, reviveError } from './error-body.mjs';
 
 let writeFrameBytes = null;
 
@@ -28,7 +27,6 @@ function guardStdout() {
   process.stdout.write = function writeToStderr(chunk, encoding, callback) {
     return process.stderr.write(chunk, encoding, callback);
   };
-  const { Console } = require('node:console');
   const quiet = new Console({ stdout: process.stderr, stderr: process.stderr });
   for (const method of ['log', 'info', 'debug', 'warn', 'error', 'dir', 'dirxml', 'table', 'trace', 'group',
     'groupCollapsed', 'groupEnd', 'count', 'countReset', 'time', 'timeEnd', 'timeLog', 'assert']) {
@@ -50,67 +48,6 @@ function send(message) {
 /** A request the host cannot serve as asked (wrong fields or types): code E_REQUEST. */
 function requestError(message, fix, details, stage = 'worker') {
   return new PolyonnxError(stage, message, fix, { code: 'E_REQUEST', details });
-}
-
-/** `value` as plain msgpack-able data: BigInt as text, typed arrays as a summary, functions dropped. */
-function plain(value) {
-  try {
-    return JSON.parse(JSON.stringify(value ?? {}, (k, v) => {
-      if (typeof v === 'bigint') return v.toString();
-      if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${v.length})`;
-      return v;
-    }));
-  } catch {
-    return {};
-  }
-}
-
-/**
- * The error body of a failed answer. A polyonnx error (an Error with an E_ code) keeps its code,
- * message, stage and fix; anything else is a bug in the host or below it: E_INTERNAL with the stack.
- */
-function errorBody(err, host = 'worker') {
-  if (err instanceof Error && typeof err.code === 'string' && err.code.startsWith('E_')) {
-    const details = plain(err.details);
-    if (err.stage) details.stage = err.stage;
-    if (err.fix) details.fix = err.fix;
-    if (err.cause instanceof Error && details.cause === undefined) details.cause = String(err.cause.message);
-    return { code: err.code, message: err.message, details };
-  }
-  const message = err && err.message ? String(err.message).split('\n')[0] : String(err);
-  return {
-    code: 'E_INTERNAL',
-    message: `${host}: unexpected ${err && err.name ? err.name : 'error'}: ${message} `
-      + `-- please report it with the ${host}'s stderr`,
-    details: { stack: err && err.stack ? String(err.stack) : '' },
-  };
-}
-
-// Codes with a class of their own; any other E_ code comes back as a PolyonnxError with that code.
-const CLASSES = {
-  E_MANIFEST: errors.ManifestError, E_INTEGRITY: errors.IntegrityError, E_COMPAT: errors.CompatibilityError,
-  E_FEED: errors.FeedError, E_SESSION: errors.SessionError,
-};
-
-/**
- * The error an errorBody() describes, rebuilt with its class, code, stage, reason and fix (as
- * python/polyonnx/_node.py `_request_error` does on its side); null for E_INTERNAL, which is a bug
- * the caller reports in its own words.
- */
-function reviveError(body) {
-  if (!body || typeof body.code !== 'string' || !body.code.startsWith('E_') || body.code === 'E_INTERNAL') return null;
-  const details = { ...(body.details || {}) };
-  const { stage = 'run', fix = null, cause } = details;
-  delete details.stage;
-  delete details.fix;
-  delete details.cause;
-  // The message is "stage: reason -- fix"; keep the parts apart, as PolyonnxError does.
-  let reason = String(body.message);
-  if (fix && reason.endsWith(` -- ${fix}`)) reason = reason.slice(0, -(fix.length + 4));
-  if (reason.startsWith(`${stage}: `)) reason = reason.slice(stage.length + 2);
-  const Cls = CLASSES[body.code] || PolyonnxError;
-  return new Cls(stage, reason, fix || undefined,
-    { code: body.code, details, cause: cause === undefined ? undefined : new Error(cause) });
 }
 
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v);
@@ -200,4 +137,4 @@ function serve({ ops, host = 'worker', onEnd = async () => {} }) {
   console.error(`polyonnx ${host} pid ${process.pid} ready (node ${process.version})`);
 }
 
-module.exports = { guardStdout, send, requestError, plain, errorBody, reviveError, serve };
+export { guardStdout, send, requestError, plain, errorBody, reviveError, serve };

@@ -1,26 +1,32 @@
-'use strict';
 // The persistent worker behind Python's `polyonnx.runtime('node' | 'wasm', ...)` and
 // `polyonnx verify`: reads length-prefixed msgpack requests on stdin, answers on stdout
 // (shared-schemas/WIRE.md). One process serves many sessions, so Python pays Node's start-up once.
 //
-// Run as `node js/worker.js`. stdout carries frames and nothing else.
+// Run as `node js/worker.mjs`. stdout carries frames and nothing else. Not part of the npm
+// package: the Python wheel carries it (pyproject.toml package-data).
 
-// --- 1. Guard the frame stream, before any other module can print (js/worker-host.js). -------
-const host = require('./worker-host');
+// --- 1. Guard the frame stream, before any other module can print (js/worker-host.mjs). -------
+// Static imports are evaluated before this module's body, so only worker-host.mjs (and what it
+// imports: wire, errors, tensor, @msgpack/msgpack, none of which prints) is imported statically;
+// polyonnx itself is imported below, after the guard.
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+import * as host from './worker-host.mjs';
+import * as wire from './wire.mjs';
+import { PolyonnxError } from './errors.mjs';
 
 host.guardStdout();
 
 // Node 24+ has a global Float16Array, and onnxruntime-node 1.30 / -web 1.30 disagree about it
-// when both run in one process (see backends/wasm.js, microsoft/onnxruntime#32323). This process
+// when both run in one process (see backends/wasm.mjs, microsoft/onnxruntime#32323). This process
 // only ever moves float16 as Uint16Array bits, so the global is removed before either loads.
 delete globalThis.Float16Array;
 
 // --- 2. The protocol. -------------------------------------------------------------------------
-const fs = require('node:fs');
-const path = require('node:path');
-const wire = require('./wire');
-const { PolyonnxError } = require('./errors');
-const polyonnx = require('./index');
+const polyonnx = (await import('./index.mjs')).default;
+const require = createRequire(import.meta.url);
 
 const sessions = new Map(); // session id -> { model, backend }
 let nextSession = 1;
@@ -101,11 +107,11 @@ const OPS = {
     if (backend === 'node') {
       model = await polyonnx.load(bundle, loadOptions);
     } else {
-      // index.js's load() is onnxruntime-node only; this is the same sequence (read and validate
+      // index.mjs's load() is onnxruntime-node only; this is the same sequence (read and validate
       // the bundle, then openModel's compatibility/integrity/feed checks) with the wasm backend.
-      const wasm = require('./backends/wasm');
-      const { checkLoadOptions, openModel } = require('./model');
-      const { readBundle } = require('./bundle-node.mjs');
+      const wasm = await import('./backends/wasm.mjs');
+      const { checkLoadOptions, openModel } = await import('./model.mjs');
+      const { readBundle } = await import('./bundle-node.mjs');
       checkLoadOptions(loadOptions);
       wasm.configure({ numThreads: threads });
       model = await openModel(await readBundle(bundle), loadOptions, wasm);

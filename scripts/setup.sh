@@ -19,7 +19,7 @@ fi
 .venv/bin/python -m pip install -q -e ".[torch,examples,test,view,node]"
 
 # onnxruntime-node's postinstall downloads CUDA libraries and fails offline; its CPU binary
-# ships inside the package, so the download is skipped (also set in .npmrc).
+# ships inside the package, so the download is skipped.
 export ONNXRUNTIME_NODE_INSTALL=skip
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 echo "setup: done (python: .venv, node: $(node --version), onnxruntime-node $(node -p "require('onnxruntime-node/package.json').version"))" >&2

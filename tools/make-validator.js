@@ -2,9 +2,9 @@
 // Writes js/manifest-validator.generated.mjs: shared-schemas/manifest.schema.json compiled by ajv
 // into a self-contained ES module, so a browser can validate polyonnx.json without a bundler
 // (ajv itself is CommonJS, which an import map cannot load) and without compiling a schema at
-// run time (no eval, so no 'unsafe-eval' in a page's CSP). Node uses the same file; when it is
-// older than the schema, js/manifest.js compiles the schema with ajv instead (see there), and
-// tests/js/browser-modules.test.js fails until this script is run again.
+// run time (no eval, so no 'unsafe-eval' in a page's CSP). Node uses the same file, so ajv is a
+// dev dependency only; tests/js/browser-modules.test.js fails when the file is older than the
+// schema, until this script is run again.
 //
 //   node tools/make-validator.js          write the file
 //   node tools/make-validator.js --check  exit 1 when the file differs from what would be written
@@ -43,8 +43,8 @@ function generate() {
   const standalone = require('ajv/dist/standalone').default;
   const text = fs.readFileSync(SCHEMA, 'utf8');
   const schema = JSON.parse(text);
-  // The same options as js/manifest.js's run-time fallback: allErrors reports every problem at
-  // once, as the Python reader does.
+  // allErrors reports every problem at once, as the Python reader does (the test that compares
+  // this file with a run-time ajv compile uses the same options).
   const ajv = new Ajv2020({ allErrors: true, strict: true, code: { source: true, esm: true } });
   let code = standalone(ajv, ajv.compile(schema));
   const used = [];

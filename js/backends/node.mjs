@@ -1,7 +1,17 @@
-'use strict';
 // The only module that loads onnxruntime-node. Everything above it speaks { dtype, dims, data }.
+//
+// onnxruntime-node is loaded on first use, with require() (it is CommonJS): `import 'polyonnx'`
+// costs nothing until load(), the Float16Array workaround below must run before it loads, and
+// a pip-installed polyonnx finds it through NODE_PATH (python/polyonnx/_node.py), which only
+// require() reads (ES module imports ignore NODE_PATH). It is an optional peer dependency, so a
+// missing one is a CompatibilityError naming the install command.
 
-const { CompatibilityError, SessionError } = require('../errors');
+import { createRequire } from 'node:module';
+
+import { CompatibilityError, SessionError } from '../errors.mjs';
+import { RUNTIMES, runtimeRange } from '../compat.mjs';
+
+const require = createRequire(import.meta.url);
 
 // onnxruntime-node 1.30 rejects float16 inputs on Node 24 ("not enough space: expected 8, got 0",
 // upstream PR microsoft/onnxruntime#32323, open): onnxruntime-common picks the typed array for
@@ -13,11 +23,24 @@ function requireOrt() {
   const desc = Object.getOwnPropertyDescriptor(globalThis, 'Float16Array');
   if (desc) delete globalThis.Float16Array;
   try {
-    const ort = require('onnxruntime-node');
+    const ort = requirePeer();
     new ort.Tensor('float32', new Float32Array(1), [1]); // fixes onnxruntime-common's dtype table now
     return ort;
   } finally {
     if (desc) Object.defineProperty(globalThis, 'Float16Array', desc);
+  }
+}
+
+function requirePeer() {
+  try {
+    return require('onnxruntime-node');
+  } catch (e) {
+    if (!e || e.code !== 'MODULE_NOT_FOUND' || !String(e.message).includes("'onnxruntime-node'")) throw e;
+    const range = runtimeRange(RUNTIMES.node);
+    throw new CompatibilityError('load', `onnxruntime-node is not installed (polyonnx needs it as a peer, ${range})`,
+      `npm install onnxruntime-node@"${range}" (on Linux x64 its install script downloads CUDA libraries: `
+      + 'set ONNXRUNTIME_NODE_INSTALL=skip for the CPU-only binary it already ships)',
+      { cause: e, details: { package: 'onnxruntime-node', range } });
   }
 }
 
@@ -29,7 +52,7 @@ function ort() {
 
 const RUNTIME = 'node';
 
-/** The installed onnxruntime-node version (compared with runtimes.json's pin before loading). */
+/** The installed onnxruntime-node version (checked against runtimes.json's range before loading). */
 function runtimeVersion() {
   return ort().env.versions.node;
 }
@@ -134,4 +157,4 @@ async function release(session) {
   await session.release();
 }
 
-module.exports = { RUNTIME, ort, runtimeVersion, providers, createSession, run, release };
+export { RUNTIME, ort, runtimeVersion, providers, createSession, run, release };

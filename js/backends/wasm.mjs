@@ -1,20 +1,24 @@
-'use strict';
-// onnxruntime-web's wasm backend inside Node: the same interface as backends/node.js (RUNTIME,
-// runtimeVersion, createSession, run, release), so model.js's openModel runs the same manifest,
+// onnxruntime-web's wasm backend inside Node: the same interface as backends/node.mjs (RUNTIME,
+// runtimeVersion, createSession, run, release), so model.mjs's openModel runs the same manifest,
 // compatibility, integrity and feed checks for it. The only module that loads onnxruntime-web
-// in Node. Used by js/worker.js for `polyonnx verify --runtimes wasm`: it runs the same wasm
-// kernels a browser runs (int8 differs from native int8 there), without a browser.
+// in Node. Used by js/worker.mjs for `polyonnx verify --runtimes wasm`: it runs the same wasm
+// kernels a browser runs (int8 differs from native int8 there), without a browser. Loaded with
+// require() on first use, as backends/node.mjs loads onnxruntime-node (NODE_PATH, see there).
 
-const { CompatibilityError, PolyonnxError, SessionError, CODES } = require('../errors');
+import { createRequire } from 'node:module';
+
+import { CompatibilityError, PolyonnxError, SessionError, CODES } from '../errors.mjs';
+
+const require = createRequire(import.meta.url);
 
 let ortModule = null;
 
 // Float16Array on Node 24 (microsoft/onnxruntime#32323): onnxruntime-web's Node build uses the
 // same onnxruntime-common module as onnxruntime-node. Alone, it takes float16 bits in a
 // Uint16Array and returns Float16Array outputs (turned back into bits in run() below). But once
-// backends/node.js has fixed onnxruntime-common's table to Uint16Array (it hides the global for
+// backends/node.mjs has fixed onnxruntime-common's table to Uint16Array (it hides the global for
 // its first Tensor), web's float16 outputs, built as Float16Array while the global exists, fail
-// that table's type check. js/worker.js, which loads both, therefore removes the global for the
+// that table's type check. js/worker.mjs, which loads both, therefore removes the global for the
 // whole process. Measured on Node 24.19 and 20.20.
 function requireOrt() {
   return require('onnxruntime-web');
@@ -102,4 +106,4 @@ async function release(session) {
   await session.release();
 }
 
-module.exports = { RUNTIME, ort, runtimeVersion, configure, createSession, run, release };
+export { RUNTIME, ort, runtimeVersion, configure, createSession, run, release };

@@ -1,9 +1,11 @@
 """`polyonnx setup-node`: install the JS dependencies the node/wasm runtimes need.
 
-For a pip-installed polyonnx: writes a package.json with the pinned versions (from the
-package.json shipped with the JS package) into a per-user folder and runs npm install there, with
-the Node/npm that polyonnx itself would use. In a repository checkout it installs into the
-repository (the same as `ONNXRUNTIME_NODE_INSTALL=skip npm install` at its root).
+For a pip-installed polyonnx: writes a package.json with what the worker (js/worker.mjs) needs,
+at the versions the shipped package.json pins for the tests (its devDependencies: the npm
+package itself depends on nothing, its runtimes are optional peers), into a per-user folder and
+runs npm install there, with the Node/npm that polyonnx itself would use. In a repository
+checkout it installs into the repository (the same as `ONNXRUNTIME_NODE_INSTALL=skip npm install`
+at its root).
 
 onnxruntime-node's postinstall downloads CUDA libraries and fails offline; the CPU binary ships
 inside the package, so the install skips that step (ONNXRUNTIME_NODE_INSTALL=skip).
@@ -30,17 +32,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def pins() -> dict:
-    """The runtime dependencies the JS package pins, from its package.json."""
-    from ._node import package_json
+    """What the worker needs (node and wasm backends), at the versions package.json's devDependencies pin."""
+    from ._node import REQUIRED, REQUIRED_WASM, package_json
 
     path = package_json()
     if path is None:
         raise PolyonnxError("setup-node", "no package.json beside polyonnx's JS package, so the pinned versions are unknown",
                             "reinstall polyonnx (its wheel ships js/ with package.json), or use a repository checkout")
-    deps = json.loads(path.read_text(encoding="utf-8")).get("dependencies") or {}
-    if "onnxruntime-node" not in deps:
-        raise PolyonnxError("setup-node", f"{path} pins no onnxruntime-node", "reinstall polyonnx")
-    return deps
+    dev = json.loads(path.read_text(encoding="utf-8")).get("devDependencies") or {}
+    missing = [name for name in REQUIRED + REQUIRED_WASM if name not in dev]
+    if missing:
+        raise PolyonnxError("setup-node", f"{path} pins no {', '.join(missing)} in devDependencies", "reinstall polyonnx")
+    return {name: dev[name] for name in REQUIRED + REQUIRED_WASM}
 
 
 def run(args) -> int:
@@ -48,7 +51,7 @@ def run(args) -> int:
 
     node = _node.find_node()
     npm = _node.npm_for(node)
-    clone = (_node.REPO_ROOT / "js" / "worker.js").is_file() and (_node.REPO_ROOT / "package.json").is_file()
+    clone = (_node.REPO_ROOT / "js" / "worker.mjs").is_file() and (_node.REPO_ROOT / "package.json").is_file()
     deps = pins()
     if args.dir:
         target, write_manifest = Path(args.dir), True
@@ -56,13 +59,17 @@ def run(args) -> int:
         target, write_manifest = _node.REPO_ROOT, False  # the repository's own package.json
     else:
         target, write_manifest = _node.user_deps_dir(), True
-    command = [*npm, "install", "--omit=dev", "--no-audit", "--no-fund", *(["--loglevel=error"] if args.quiet else [])]
+    # The generated package.json lists the worker's packages as dependencies; a checkout's own
+    # package.json has them (and its test tools) as devDependencies, which --omit=dev would skip.
+    command = [*npm, "install", *(["--omit=dev"] if write_manifest else []), "--no-audit", "--no-fund",
+               *(["--loglevel=error"] if args.quiet else [])]
 
     def say(text: str) -> None:
         if not args.quiet:
             print(text, file=sys.stderr)
 
-    env = dict(os.environ, ONNXRUNTIME_NODE_INSTALL="skip", npm_config_onnxruntime_node_install="skip")
+    # onnxruntime-node's install script reads this; not as an npm config (npm warns about unknown ones).
+    env = dict(os.environ, ONNXRUNTIME_NODE_INSTALL="skip")
     # npm must run with this node first on PATH: packages' install scripts call `node`.
     env["PATH"] = os.pathsep.join([str(Path(node.path).parent), env.get("PATH", "")])
     manifest = {"name": "polyonnx-node-deps", "private": True, "description": "JS dependencies of polyonnx's node/wasm runtimes",
@@ -77,7 +84,6 @@ def run(args) -> int:
     target.mkdir(parents=True, exist_ok=True)
     if write_manifest:
         (target / "package.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        (target / ".npmrc").write_text("onnxruntime-node-install=skip\n", encoding="utf-8")
     try:
         done = subprocess.run(command, cwd=target, env=env)
     except OSError as e:

@@ -13,7 +13,7 @@ Finding the JS package: the repository's ``js/`` with its ``node_modules`` (a cl
 installed inside the Python package (``polyonnx/js``) with dependencies in a per-user folder that
 ``python -m polyonnx setup-node`` fills.
 
-The worker (js/worker.js) is spawned once and kept: requests are length-prefixed msgpack frames
+The worker (js/worker.mjs) is spawned once and kept: requests are length-prefixed msgpack frames
 on its stdin/stdout (shared-schemas/WIRE.md); its stderr is kept in a ring buffer and shown in
 errors. A request that outlives its timeout kills the worker; a worker that dies (killed, crashed,
 out of memory) raises a clear error, and the next request starts a new one.
@@ -42,7 +42,7 @@ from . import wire
 from ._version import __version__
 from .errors import FeedError, IntegrityError, ManifestError, PolyonnxError
 
-# The JS package shares its checks with the browser as ES modules that CommonJS `require()`s:
+# The JS package is ES modules with one CommonJS entry that `require()`s them (require(esm)):
 # Node supports that from 20.19 and 22.12 (Node 18 is end-of-life since April 2025).
 MIN_NODE = (20, 19, 0)
 
@@ -52,8 +52,11 @@ def node_supported(version) -> bool:
 ENV_NODE = "POLYONNX_NODE"
 ENV_DEPS = "POLYONNX_NODE_DEPS"
 STAGE = "node"
-# The packages js/worker.js needs at run time; onnxruntime-web only for the wasm backend.
-REQUIRED = ("onnxruntime-node", "@msgpack/msgpack", "ajv")
+# The packages js/worker.mjs needs at run time; onnxruntime-web only for the wasm backend. Not the
+# npm package's dependencies: there the runtimes are optional peers and @msgpack/msgpack (the
+# worker's frames) is not needed at all, so `setup-node` installs these itself, at the versions
+# package.json's devDependencies pin (the ones the tests run).
+REQUIRED = ("onnxruntime-node", "@msgpack/msgpack")
 REQUIRED_WASM = ("onnxruntime-web",)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPO_INSTALL = "ONNXRUNTIME_NODE_INSTALL=skip npm install"
@@ -217,13 +220,13 @@ def user_deps_dir() -> Path:
 
 @dataclass(frozen=True)
 class JsPackage:
-    js_dir: Path  # holds worker.js, index.js, ...
+    js_dir: Path  # holds worker.mjs, index.mjs, ...
     modules: Path  # the node_modules folder the worker resolves packages from
     clone: bool  # True for a repository checkout (modules = <repo>/node_modules)
 
     @property
     def worker(self) -> Path:
-        return self.js_dir / "worker.js"
+        return self.js_dir / "worker.mjs"
 
     @property
     def install_fix(self) -> str:
@@ -245,9 +248,9 @@ class JsPackage:
 
 def package_json() -> Path | None:
     """The package.json that pins the JS dependencies: the repository's, or one shipped in polyonnx/js."""
-    if (REPO_ROOT / "js" / "worker.js").is_file() and (REPO_ROOT / "package.json").is_file():
+    if (REPO_ROOT / "js" / "worker.mjs").is_file() and (REPO_ROOT / "package.json").is_file():
         return REPO_ROOT / "package.json"
-    # An installed copy mirrors the repository around js/ (js/index.js reads ../package.json).
+    # An installed copy mirrors the repository around js/ (js/index.mjs reads ../package.json).
     here = Path(__file__).resolve().parent
     for shipped in (here / "package.json", here / "js" / "package.json"):
         if shipped.is_file():
@@ -258,12 +261,12 @@ def package_json() -> Path | None:
 def find_js(backends=("node",)) -> JsPackage:
     """The JS package and its node_modules; raises NodeSetupError naming the install command."""
     repo_js = REPO_ROOT / "js"
-    if (repo_js / "worker.js").is_file() and (REPO_ROOT / "package.json").is_file():
+    if (repo_js / "worker.mjs").is_file() and (REPO_ROOT / "package.json").is_file():
         pkg = JsPackage(repo_js, REPO_ROOT / "node_modules", clone=True)
     else:
         installed = Path(__file__).resolve().parent / "js"
-        if not (installed / "worker.js").is_file():
-            raise NodeSetupError(STAGE, f"the polyonnx JS package is not installed (no worker.js in {repo_js} or {installed})",
+        if not (installed / "worker.mjs").is_file():
+            raise NodeSetupError(STAGE, f"the polyonnx JS package is not installed (no worker.mjs in {repo_js} or {installed})",
                                  "reinstall polyonnx (the wheel ships js/), or run from a repository checkout")
         pkg = JsPackage(installed, user_deps_dir() / "node_modules", clone=False)
     need = REQUIRED + (REQUIRED_WASM if "wasm" in backends else ())
@@ -397,7 +400,7 @@ class _Process:
 
 
 class NodeWorker:
-    """A persistent ``node js/worker.js``. ``request(op, **fields)`` returns the result map.
+    """A persistent ``node js/worker.mjs``. ``request(op, **fields)`` returns the result map.
 
     Thread-safe (one request at a time). ``generation`` counts the processes started, so holders
     of session ids can tell that a restart lost their sessions.

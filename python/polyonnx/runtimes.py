@@ -4,7 +4,7 @@
 ``run(feeds) -> {output name: numpy array}``, ``close()``, and context-manager support.
 ``RUNTIMES`` maps each name to its opener; adding a runtime is one entry there (and one in
 ``MANIFEST_NAMES``). ONNX Runtime Python is reached through ``_ort`` (the one module importing onnxruntime);
-onnxruntime-node and onnxruntime-web through the Node worker (``_node``, js/worker.js).
+onnxruntime-node and onnxruntime-web through the Node worker (``_node``, js/worker.mjs).
 
 Options every runtime takes: ``threads`` (intra-op threads; for wasm, onnxruntime-web's
 numThreads, fixed per worker process at its first wasm session) and ``timeout`` (seconds per

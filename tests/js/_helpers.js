@@ -31,7 +31,7 @@ function fixture(name) {
 /** A tensor from a vectors file ({dtype, dims, data_b64 | data}) as { dtype, dims, data }. */
 function decodeTensor(t) {
   if (t.dtype === 'string') return { dtype: t.dtype, dims: t.dims, data: t.data.slice() };
-  const { DTYPES } = require('../../js/tensor');
+  const { DTYPES } = require('../../js/tensor.mjs');
   const raw = Buffer.from(t.data_b64, 'base64');
   const bytes = new Uint8Array(raw.length);
   bytes.set(raw); // copy: Buffer slices can be unaligned for the typed array's element size
@@ -62,7 +62,7 @@ function tolerance(kind, against) {
 
 function asFloats(t) {
   if (t.dtype === 'float16') {
-    const { float16ToFloat32 } = require('../../js/tensor');
+    const { float16ToFloat32 } = require('../../js/tensor.mjs');
     return Array.from(float16ToFloat32(t.data));
   }
   return Array.from(t.data, Number);

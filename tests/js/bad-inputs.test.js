@@ -13,10 +13,10 @@ const os = require('node:os');
 const path = require('node:path');
 
 const { ROOT } = require('./_helpers');
-const wire = require('../../js/wire');
-const { readBundle, _readVariantFiles } = require('../../js/bundle');
-const { load } = require('../../js/index');
-const { DTYPES } = require('../../js/tensor');
+const wire = require('../../js/wire.mjs');
+const { readBundle, _readVariantFiles } = require('../../js/bundle-node.mjs');
+const { load } = require('../../js/index.cjs');
+const { DTYPES } = require('../../js/tensor.mjs');
 
 const CATALOGUE = require('../../shared-schemas/bad-inputs.json').cases;
 const wheres = (c) => (Array.isArray(c.where) ? c.where : [c.where]);
@@ -151,7 +151,7 @@ test('worker: every case gets its catalogued code from one live worker', () => {
     }
     return wire.encodeFrame(msg);
   });
-  const done = spawnSync(process.execPath, [path.join(ROOT, 'js', 'worker.js')],
+  const done = spawnSync(process.execPath, [path.join(ROOT, 'js', 'worker.mjs')],
     { input: Buffer.concat(frames), timeout: 120000 });
   assert.equal(done.status, 0, String(done.stderr).slice(-2000));
   const reader = new wire.FrameReader();

@@ -5,8 +5,8 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 
-const { load, PolyonnxError } = require('../../js/index.js');
-const { Model } = require('../../js/model');
+const { load, PolyonnxError } = require('../../js/index.cjs');
+const { Model } = require('../../js/model.mjs');
 const { fixture, readVectors, rejectsWith } = require('./_helpers');
 
 /** A backend double that records how many runs overlap. */

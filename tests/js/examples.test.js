@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const { load, manifest: manifestApi } = require('../../js/index.js');
+const { load, manifest: manifestApi } = require('../../js/index.cjs');
 const { readVectors, tolerance, compareOutput, exampleBundlesDir } = require('./_helpers');
 
 // Never skipped: scripts/test.sh exports them first, and a missing folder fails with the command.

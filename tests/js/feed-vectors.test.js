@@ -5,7 +5,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { prepareFeeds } = require('../../js/feeds');
+const { prepareFeeds } = require('../../js/feeds.mjs');
 
 const { cases } = JSON.parse(fs.readFileSync(
   path.join(__dirname, '..', '..', 'shared-schemas', 'vectors', 'feeds.json'), 'utf8'));

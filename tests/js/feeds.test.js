@@ -5,9 +5,9 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 
-const { prepareFeeds } = require('../../js/feeds');
-const { FeedError, float16FromNumbers } = require('../../js/index.js');
-const { floatToHalfBits } = require('../../js/tensor');
+const { prepareFeeds } = require('../../js/feeds.mjs');
+const { FeedError, float16FromNumbers } = require('../../js/index.cjs');
+const { floatToHalfBits } = require('../../js/tensor.mjs');
 
 const spec = (name, dtype, shape, extra = {}) => ({ name, dtype, shape, ...extra });
 const one = (dtype, value, shape = ['n']) => prepareFeeds({ x: value }, [spec('x', dtype, shape)]).tensors.x;
@@ -55,7 +55,7 @@ test('{ data, dims, dtype } must name the model\'s dtype', () => {
 });
 
 test('an onnxruntime Tensor is accepted (shape-matched, no onnxruntime import in feeds.js)', () => {
-  const { ort } = require('../../js/backends/node');
+  const { ort } = require('../../js/backends/node.mjs');
   const O = ort();
   const t = one('int64', new O.Tensor('int64', BigInt64Array.from([1n, 2n]), [1, 2]), ['batch', 'seq']);
   assert.deepEqual(t.dims, [1, 2]);

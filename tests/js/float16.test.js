@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 
-const { load, toNested, float16ToFloat32 } = require('../../js/index.js');
+const { load, toNested, float16ToFloat32 } = require('../../js/index.cjs');
 const { ROOT, fixture, readVectors, node24Path } = require('./_helpers');
 
 test(`float16 model matches ONNX Runtime Python bit for bit on this Node (${process.version})`, async () => {
@@ -31,7 +31,7 @@ test(`float16 model matches ONNX Runtime Python bit for bit on this Node (${proc
 test('requiring polyonnx leaves globalThis.Float16Array as it was', () => {
   // On Node 24 it exists and must survive the workaround; on Node 20 it must not appear.
   const before = typeof globalThis.Float16Array;
-  require('../../js/backends/node').ort();
+  require('../../js/backends/node.mjs').ort();
   assert.equal(typeof globalThis.Float16Array, before);
 });
 

@@ -20,11 +20,11 @@ const path = require('node:path');
 const fc = require('fast-check');
 
 const { ROOT } = require('./_helpers');
-const wire = require('../../js/wire');
-const { PolyonnxError } = require('../../js/errors');
-const { fromJson } = require('../../js/manifest');
-const { load } = require('../../js/index');
-const { readBundle, _readVariantFiles } = require('../../js/bundle');
+const wire = require('../../js/wire.mjs');
+const { PolyonnxError } = require('../../js/errors.mjs');
+const { fromJson } = require('../../js/manifest.mjs');
+const { load } = require('../../js/index.cjs');
+const { readBundle, _readVariantFiles } = require('../../js/bundle-node.mjs');
 
 const LONG = process.env.POLYONNX_FUZZ_LONG === '1';
 const COUNTS = LONG
@@ -304,7 +304,7 @@ test('mutated frames and tensors end in WireError and nothing else', () => {
 /** Send `frames` to a fresh js/worker.js, close stdin; resolves to its answers and exit status. */
 function workerSession(frames, timeoutMs = 60000) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'js', 'worker.js')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(ROOT, 'js', 'worker.mjs')], { stdio: ['pipe', 'pipe', 'pipe'] });
     const reader = new wire.FrameReader();
     const answers = [];
     let bad = null;

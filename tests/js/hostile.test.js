@@ -10,8 +10,8 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const { ManifestError, IntegrityError } = require('../../js/errors');
-const { readBundle, _readVariantFiles } = require('../../js/bundle');
+const { ManifestError, IntegrityError } = require('../../js/errors.mjs');
+const { readBundle, _readVariantFiles } = require('../../js/bundle-node.mjs');
 const { ROOT } = require('./_helpers');
 
 const MINIMAL = path.join(ROOT, 'shared-schemas', 'examples', 'valid', 'minimal.json');
@@ -159,7 +159,7 @@ test('browser load: a body longer than the manifest records is cut off at the re
 const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires after ~1 ms for anything larger (TimeoutOverflowWarning)
 
 test('createPool refuses timeoutMs and maxDelayMs that a Node timer cannot hold, before reading the bundle', async () => {
-  const { createPool } = require('../../js/pool');
+  const { createPool } = require('../../js/pool.mjs');
   const { dir } = tinyBundle();
   for (const options of [{ timeoutMs: 3e9 }, { timeoutMs: MAX_TIMER_MS + 1 }, { maxDelayMs: 1e10 }, { maxDelayMs: MAX_TIMER_MS + 1 }]) {
     await assert.rejects(within(createPool(dir, options), 5000, JSON.stringify(options)), (e) => {
@@ -171,7 +171,7 @@ test('createPool refuses timeoutMs and maxDelayMs that a Node timer cannot hold,
 });
 
 test('createPool refuses intraOpNumThreads beyond 4 threads per core, naming the limit', async () => {
-  const { createPool } = require('../../js/pool');
+  const { createPool } = require('../../js/pool.mjs');
   const { dir } = tinyBundle();
   const limit = 4 * require('node:os').availableParallelism();
   await assert.rejects(createPool(dir, { intraOpNumThreads: limit + 1, workers: 1 }), (e) => {
@@ -183,7 +183,7 @@ test('createPool refuses intraOpNumThreads beyond 4 threads per core, naming the
 });
 
 test('the largest timer Node holds and Infinity (no timeout) pass the option check', () => {
-  const { _checkPoolOptions } = require('../../js/pool');
+  const { _checkPoolOptions } = require('../../js/pool.mjs');
   const { pool } = _checkPoolOptions({ timeoutMs: MAX_TIMER_MS, maxDelayMs: MAX_TIMER_MS });
   assert.equal(pool.timeoutMs, MAX_TIMER_MS);
   assert.equal(_checkPoolOptions({ timeoutMs: Infinity }).pool.timeoutMs, Infinity);
@@ -191,7 +191,7 @@ test('the largest timer Node holds and Infinity (no timeout) pass the option che
 });
 
 // --- 12. wire edge cases -------------------------------------------------------------------------
-const wire = require('../../js/wire');
+const wire = require('../../js/wire.mjs');
 
 test('a tensor dtype named after an Object.prototype member is a WireError, not a TypeError', () => {
   for (const dtype of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {
@@ -226,7 +226,7 @@ test('lone surrogates never reach the wire as invalid UTF-8: messages get U+FFFD
 
 function runWorker(input) {
   const { spawnSync } = require('node:child_process');
-  return spawnSync(process.execPath, [path.join(ROOT, 'js', 'worker.js')], { input, timeout: 30000 });
+  return spawnSync(process.execPath, [path.join(ROOT, 'js', 'worker.mjs')], { input, timeout: 30000 });
 }
 
 test('the worker reports a stream that ends inside a frame instead of exiting 0 silently', () => {
@@ -253,7 +253,7 @@ test('the worker answers a request with an Object.prototype dtype with E_WIRE, n
 // --- 14. feeds a pool is handed: shared memory, views over big buffers, arrays changed later ------
 async function mlpPool(options = {}) {
   const { fixture } = require('./_helpers');
-  const { createPool } = require('../../js/pool');
+  const { createPool } = require('../../js/pool.mjs');
   return createPool(fixture('mlp'), { workers: 1, intraOpNumThreads: 1, ...options });
 }
 
@@ -361,7 +361,7 @@ test("a native abort in a 'process' worker costs that worker only: its requests 
 });
 
 test('isolation must be thread or process', async () => {
-  const { _checkPoolOptions } = require('../../js/pool');
+  const { _checkPoolOptions } = require('../../js/pool.mjs');
   assert.equal(_checkPoolOptions({}).pool.isolation, 'thread');
   assert.throws(() => _checkPoolOptions({ isolation: 'fork' }), (e) => e.code === 'E_OPTIONS' && /'thread'.*'process'/.test(e.fix));
 });

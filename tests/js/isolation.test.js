@@ -10,7 +10,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const { soak, tinyBundles } = require('../../bench/pool_isolation');
-const { _childExecArgv } = require('../../js/pool');
+const { _childExecArgv } = require('../../js/pool.mjs');
 
 const NAME = 'the example server with isolation process survives an aborting POST and a killed worker, '
   + 'answering every request once';
@@ -44,7 +44,7 @@ test(NAME, { timeout: 180000 }, async () => {
 const EVAL_NAME = "a 'process' pool created from `node -e` runs pool-worker.js in its children, not the -e code again";
 test(EVAL_NAME, { timeout: 120000 }, async () => {
   const tiny = tinyBundles();
-  const script = `const { createPool } = require(${JSON.stringify(path.resolve(__dirname, '../../js/index.js'))});
+  const script = `const { createPool } = require(${JSON.stringify(path.resolve(__dirname, '../../js/index.cjs'))});
     (async () => {
       const pool = await createPool(${JSON.stringify(tiny.embed)}, { isolation: 'process', workers: 1 });
       const out = await pool.run({ ids: [[1, 2]], x: [[0, 1, 2, 3]] });

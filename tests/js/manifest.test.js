@@ -7,8 +7,8 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const { manifest, ManifestError, PolyonnxError } = require('../../js/index.js');
-const { selectVariant, fromJson } = require('../../js/manifest');
+const { manifest, ManifestError, PolyonnxError } = require('../../js/index.cjs');
+const { selectVariant, fromJson } = require('../../js/manifest.mjs');
 const { ROOT, fixture, FIXTURE_BUNDLES } = require('./_helpers');
 
 const EXAMPLES = path.join(ROOT, 'shared-schemas', 'examples');

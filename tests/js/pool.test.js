@@ -9,8 +9,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 
-const { load } = require('../../js/index.js');
-const { createPool, Pool, PoolError, threadPlan } = require('../../js/pool');
+const { load } = require('../../js/index.cjs');
+const { createPool, Pool, PoolError, threadPlan } = require('../../js/pool.mjs');
 const { tolerance, compareOutput, exampleBundle } = require('./_helpers');
 
 const ROOT = path.resolve(__dirname, '..', '..');

@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 
-const { load } = require('../../js/index.js');
+const { load } = require('../../js/index.cjs');
 const { exampleBundle } = require('./_helpers');
 
 const SERVER = path.join(__dirname, '..', '..', 'examples', 'server', 'server.js');

@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 
-const { load, toNested } = require('../../js/index.js');
+const { load, toNested } = require('../../js/index.cjs');
 const { exampleBundle } = require('./_helpers');
 
 const ROOT = path.resolve(__dirname, '..', '..');

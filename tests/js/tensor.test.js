@@ -5,8 +5,8 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 
-const { toNested, float16FromNumbers, float16ToFloat32 } = require('../../js/index.js');
-const { floatToHalfBits, halfBitsToFloat } = require('../../js/tensor');
+const { toNested, float16FromNumbers, float16ToFloat32 } = require('../../js/index.cjs');
+const { floatToHalfBits, halfBitsToFloat } = require('../../js/tensor.mjs');
 const { fixture, decodeTensor } = require('./_helpers');
 
 const table = JSON.parse(fs.readFileSync(fixture('float16.json'), 'utf8'));

@@ -1,4 +1,5 @@
-// Compiled by `tsc -p js/tsconfig.json` (tests/js/typecheck.test.js): the README's usage must type-check.
+// Compiled by `tsc -p js/tsconfig.json` (tests/js/typecheck.test.js): the README's usage must type-check
+// in a CommonJS TypeScript file (require('polyonnx'): index.d.cts).
 import {
   load, run, toNested, float16FromNumbers, float16ToFloat32, manifest, FeedError, PolyonnxError,
   createPool, PoolError,
@@ -43,6 +44,8 @@ void main;
 async function serve(): Promise<void> {
   const pool: Pool = await createPool('bundles/text_transformer', { maxBatch: 8, maxDelayMs: 2, timeoutMs: 1000 });
   const out: Results = await pool.run({ input_ids: [[1, 2, 3]] }, { outputs: ['logits'] });
+  const aborted: ErrorCode = 'E_ABORTED';
+  void aborted;
   const stats: PoolStats = pool.stats();
   void out; void stats.meanBatchRows; void pool.batchDim;
   try { await pool.run({}); } catch (e) { if (e instanceof PoolError) { const c: ErrorCode = e.code; void c; } }

@@ -8,8 +8,8 @@ const path = require('node:path');
 const { PassThrough } = require('node:stream');
 const Ajv2020 = require('ajv/dist/2020').default;
 
-const wire = require('../../js/wire');
-const { DTYPES, halfBitsToFloat } = require('../../js/tensor');
+const wire = require('../../js/wire.mjs');
+const { DTYPES, halfBitsToFloat } = require('../../js/tensor.mjs');
 
 const VECTORS = path.join(__dirname, '..', '..', 'shared-schemas', 'vectors');
 const tensorCases = require(path.join(VECTORS, 'tensors.json')).cases;

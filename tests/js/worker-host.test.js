@@ -6,9 +6,9 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 
-const { errorBody, reviveError } = require('../../js/worker-host');
-const { FeedError, PolyonnxError, CODES } = require('../../js/errors');
-const { WireError } = require('../../js/wire');
+const { errorBody, reviveError } = require('../../js/worker-host.mjs');
+const { FeedError, PolyonnxError, CODES } = require('../../js/errors.mjs');
+const { WireError } = require('../../js/wire.mjs');
 
 test('a polyonnx error comes back from its error body as the same class with the same parts', () => {
   const cause = new Error('the runtime said no');

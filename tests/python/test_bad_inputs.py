@@ -146,7 +146,7 @@ def test_every_worker_case_gets_its_catalogued_code_from_one_live_worker(tiny):
             if "id" in msg:
                 msg["id"] = i + 1
         frames += wire.encode_frame(msg)
-    done = subprocess.run(["node", str(ROOT / "js" / "worker.js")], input=frames, capture_output=True, timeout=120)
+    done = subprocess.run(["node", str(ROOT / "js" / "worker.mjs")], input=frames, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     reader = wire.FrameReader()
     answers = [wire.unpack(b) for b in reader.push(done.stdout)]

@@ -1,4 +1,4 @@
-"""Packaging facts: light import, one version, pinned JS runtimes that match runtimes.json."""
+"""Packaging facts: light import, one version, JS runtime ranges and pins that match runtimes.json."""
 
 import json
 import subprocess
@@ -31,12 +31,14 @@ def test_python_and_npm_versions_are_the_same():
     assert pkg["version"] == polyonnx.__version__
 
 
-def test_runtimes_json_matches_the_pinned_and_installed_js_runtimes():
+def test_runtimes_json_matches_the_peer_range_the_test_pins_and_what_is_installed():
     pkg = json.loads((ROOT / "package.json").read_text())
     table = json.loads((ROOT / "shared-schemas" / "runtimes.json").read_text())
     for key in ("node", "web"):
         name = table[key]["package"]
-        assert pkg["dependencies"][name] == table[key]["version"]
+        assert pkg["peerDependencies"][name] == table[key]["range"]
+        assert pkg["peerDependenciesMeta"][name] == {"optional": True}
+        assert pkg["devDependencies"][name] == table[key]["version"]
         installed = json.loads((ROOT / "node_modules" / name / "package.json").read_text())
         assert installed["version"] == table[key]["version"]
 

@@ -300,7 +300,11 @@ def test_setup_node_dry_run_writes_nothing_and_pins_package_json_versions(tmp_pa
     _cmd_setup_node.configure(parser)
     assert _cmd_setup_node.run(parser.parse_args(["--dir", str(tmp_path / "deps"), "--dry-run"])) == 0
     out, err = capsys.readouterr()
-    pinned = json.loads((Path(__file__).resolve().parents[2] / "package.json").read_text())["dependencies"]
-    assert json.loads(out)["dependencies"] == pinned
+    # The worker's packages at the versions the tests run (devDependencies): the npm package itself
+    # has no dependencies, and its runtimes are optional peers.
+    dev = json.loads((Path(__file__).resolve().parents[2] / "package.json").read_text())["devDependencies"]
+    wanted = _node.REQUIRED + _node.REQUIRED_WASM
+    assert json.loads(out)["dependencies"] == {name: dev[name] for name in wanted}
+    assert set(wanted) == {"onnxruntime-node", "onnxruntime-web", "@msgpack/msgpack"}
     assert "ONNXRUNTIME_NODE_INSTALL=skip" in err and "install" in err
     assert not (tmp_path / "deps").exists()

@@ -9,7 +9,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { readBundle, _readVariantFiles } = require('../../../js/bundle-node.mjs');
-const { PolyonnxError } = require('../../../js/errors');
+const { PolyonnxError } = require('../../../js/errors.mjs');
 
 async function verdict(file) {
   try {
