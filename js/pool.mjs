@@ -84,6 +84,11 @@ function checkPoolOptions(options) {
   if (typeof options !== 'object' || Array.isArray(options)) {
     throw optionsError('load', 'createPool options must be an object', 'pass e.g. { workers: 2, maxBatch: 8 }');
   }
+  // Load options go to the workers by structured clone, which an AbortSignal does not survive.
+  if (options.signal !== undefined) {
+    throw optionsError('load', 'createPool takes no signal (it would have to reach every worker\'s load)',
+      'leave signal out here and pass one to each pool.run(feeds, { signal })');
+  }
   // Load options (variant, threads, providers...) are checked by model.mjs, with the pool's names known.
   checkLoadOptions(options, Object.keys(POOL_OPTIONS));
   const pool = { ...DEFAULTS };
