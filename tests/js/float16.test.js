@@ -44,7 +44,7 @@ const mode = process.argv[1];
     const ort = require('onnxruntime-node');
     new ort.Tensor('float32', new Float32Array(1), [1]);
   }
-  const { load } = require(${JSON.stringify(path.join(ROOT, 'js', 'index.js'))});
+  const { load } = require(${JSON.stringify(path.join(ROOT, 'js', 'index.cjs'))});
   const model = await load(process.argv[2]);
   const c = JSON.parse(process.argv[3]);
   const out = await model.run({ x: { data: Uint16Array.from(c.bits), dims: c.dims } });

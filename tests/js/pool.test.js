@@ -1,5 +1,5 @@
 'use strict';
-// createPool (js/pool.js): batched runs equal unbatched ones (references from load() on the same
+// createPool (js/pool.mjs): batched runs equal unbatched ones (references from load() on the same
 // bundle, computed here), bad feeds fail like model.run, back-pressure, timeouts, worker crashes,
 // and a clean close that lets the process exit.
 
@@ -257,7 +257,7 @@ test('close() answers every queued request, then rejects new ones with E_CLOSED'
 
 test('a script that creates, uses and closes a pool exits by itself (no leaked handles)', () => {
   const script = `
-    const { createPool } = require(${JSON.stringify(path.join(ROOT, 'js', 'pool.js'))});
+    const { createPool } = require(${JSON.stringify(path.join(ROOT, 'js', 'pool.mjs'))});
     (async () => {
       const pool = await createPool(${JSON.stringify(exampleBundle('digits_cnn'))}, { workers: 2 });
       await Promise.all([1, 2, 3].map(() => pool.run({ pixels: { data: new Float32Array(64), dims: [1, 1, 8, 8] } })));
