@@ -1,0 +1,116 @@
+"""Does `--quantize auto` measure latency as a user would see it? (issue #14)
+
+auto times fp32 and every candidate inside the export, one ONNX Runtime session alive at a time
+(autoquant._time_runtime). This exports an example with ``--quantize auto`` and then times fp32
+and the chosen variant again, each **alone in a fresh process** (ONNX Runtime Python: one
+session, ONNX Runtime's default level ALL, the same intra-op threads; Node: a fresh worker with
+one onnxruntime-node session and its default options), on the same feeds (the latency sizes
+auto recorded, ``make_feeds(..., seed=7)``), and prints auto's median beside the standalone
+median. A row whose ratio is outside 1 +- 0.10 is flagged.
+
+    .venv/bin/python bench/autoquant_latency.py [--example text_transformer] [--exports 2] [--runs 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LIMIT = 0.10
+
+# One variant in one runtime, alone in this (fresh) process: warm-up, then `runs` timed runs.
+_ALONE = r"""
+import json, statistics, sys, time
+from pathlib import Path
+a = json.loads(sys.argv[1])
+from polyonnx.feeds import make_feeds
+m = json.loads((Path(a["bundle"]) / "polyonnx.json").read_text())
+feeds = make_feeds(m["inputs"], a["sizes"], seed=7)
+if a["runtime"] == "python":
+    from polyonnx import _ort
+    sess = _ort.session(Path(a["bundle"]) / m["variants"][a["variant"]]["file"], threads=a["threads"], level="all")
+    def run():
+        t0 = time.perf_counter(); sess.run(None, feeds); return (time.perf_counter() - t0) * 1000.0
+else:
+    from polyonnx.runtimes import open_runtime
+    rt = open_runtime(a["runtime"], a["bundle"], variant=a["variant"], threads=a["threads"])
+    def run():
+        rt.run(feeds); return float(rt.last_ms)
+for _ in range(a["warmup"]):
+    run()
+ms = [run() for _ in range(a["runs"])]
+print(json.dumps({"p50_ms": statistics.median(ms)}))
+"""
+
+
+def _alone(bundle: Path, runtime: str, variant: str, sizes: dict, threads: int, runs: int) -> float:
+    args = {"bundle": str(bundle), "runtime": runtime, "variant": variant, "sizes": sizes, "threads": threads,
+            "warmup": 10, "runs": runs}
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+    done = subprocess.run([sys.executable, "-c", _ALONE, json.dumps(args)], capture_output=True, text=True, env=env)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"standalone {runtime} {variant} failed:\n{done.stderr[-2000:]}")
+    return json.loads(lines[-1])["p50_ms"]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--example", default="text_transformer")
+    ap.add_argument("--exports", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--json", metavar="FILE")
+    args = ap.parse_args(argv)
+    rows, loads = [], [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory(prefix="polyonnx-autoquant-latency-") as tmp:
+        for i in range(args.exports):
+            out = Path(tmp) / f"bundle{i}"
+            env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+            done = subprocess.run([sys.executable, "-m", "polyonnx", "export", f"polyonnx.examples:{args.example}",
+                                   "-o", str(out), "--force", "--quantize", "auto", "-q"],
+                                  capture_output=True, text=True, env=env, cwd=ROOT)
+            if done.returncode != 0:
+                raise SystemExit(f"export failed:\n{done.stderr[-3000:]}")
+            m = json.loads((out / "polyonnx.json").read_text())
+            q = m["quantization_report"]
+            chosen = next((c for c in q["candidates"] if c.get("chosen")), None)
+            sizes, threads = q["evaluation"]["latency_sizes"], q["evaluation"]["threads"]
+            pairs = [("fp32", "fp32", q["fp32"].get("latency_ms", {}))]
+            if chosen is not None:
+                # The shipped variant is named after its kind (int8, int4, fp16).
+                kind = next(v for v, e in m["variants"].items() if v != "fp32")
+                pairs.append((chosen["name"], kind, chosen.get("latency_ms", {})))
+            for label, variant, auto in pairs:
+                for runtime, auto_ms in auto.items():
+                    alone = _alone(out, runtime, variant, sizes, threads, args.runs)
+                    ratio = auto_ms / alone
+                    rows.append({"export": i + 1, "runtime": runtime, "variant": label, "auto_ms": auto_ms,
+                                 "alone_ms": alone, "ratio": ratio, "ok": abs(ratio - 1) <= LIMIT})
+                    loads.append(os.getloadavg()[0])
+                    print(f"export {i + 1}: {runtime} {label}: auto {auto_ms:.2f} ms, alone {alone:.2f} ms "
+                          f"({ratio:.2f}x)", file=sys.stderr)
+    print(f"\n{args.example}, --quantize auto, {args.exports} exports; standalone: fresh process, one session, "
+          f"{args.runs} runs (1-min load average {min(loads):.1f}-{max(loads):.1f}):")
+    print("| export | runtime | variant | auto p50 ms | alone p50 ms | auto / alone | within 10% |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['export']} | {r['runtime']} | {r['variant']} | {r['auto_ms']:.2f} | {r['alone_ms']:.2f} | "
+              f"{r['ratio']:.2f} | {'yes' if r['ok'] else 'NO'} |")
+    chosen_rows = [r for r in rows if r["variant"] != "fp32"]
+    if chosen_rows:
+        print(f"\nchosen variant within 10% of standalone: {sum(r['ok'] for r in chosen_rows)}/{len(chosen_rows)}; "
+              f"median ratio {statistics.median(r['ratio'] for r in chosen_rows):.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "load": [min(loads), max(loads)]}, indent=1))
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
