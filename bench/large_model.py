@@ -124,7 +124,7 @@ def step(cmd: list[str], env=None) -> dict:
         raise SystemExit(f"large_model: the step runner failed: {proc.stderr[-2000:]}")
     res = json.loads(proc.stdout)
     if res["exit"] != 0:
-        raise SystemExit(f"large_model: {' '.join(cmd[:5])} ... exited {res['exit']}")
+        raise SystemExit(f"large_model: {' '.join(cmd[:5])} ... exited {res['exit']}:\n{proc.stderr[-3000:]}")
     return res
 
 

@@ -212,6 +212,21 @@ async function readSized(dir, entry, what) {
 // load() from 2x a raw create to near it (issue #14). WebCrypto copies the bytes first, on the
 // main thread: a memcpy, a fraction of the hash.
 const HASH_AT_ONCE_BYTES = 1 << 20;
+// Node's WebCrypto refuses to digest 2 GiB or more ("data must be less than 2147483648 bits",
+// though the limit is 2^31 bytes: measured on Node 20.20 with a 2.2 GB external data file, #13
+// part 4): such files are hashed by crypto.createHash in 64 MiB steps instead, yielding to the
+// event loop between steps (bench/large_model.py loads one).
+const WEBCRYPTO_MAX_BYTES = 2 ** 31 - 1;
+const HASH_STEP_BYTES = 1 << 26;
+
+async function hashInSteps(bytes) {
+  const hash = crypto.createHash('sha256');
+  for (let at = 0; at < bytes.length; at += HASH_STEP_BYTES) {
+    hash.update(bytes.subarray(at, at + HASH_STEP_BYTES));
+    await new Promise((resolve) => { setImmediate(resolve); });
+  }
+  return hash.digest('hex');
+}
 
 function digestError({ real }, entry, what, digest) {
   return new IntegrityError('load',
@@ -230,8 +245,9 @@ function verifyDigest(read, entry, what) {
     if (digest !== entry.sha256) throw digestError(read, entry, what, digest);
     return undefined;
   }
-  return crypto.webcrypto.subtle.digest('SHA-256', read.bytes).then((d) => {
-    const digest = Buffer.from(d).toString('hex');
+  const digested = read.bytes.length > WEBCRYPTO_MAX_BYTES ? hashInSteps(read.bytes)
+    : crypto.webcrypto.subtle.digest('SHA-256', read.bytes).then((d) => Buffer.from(d).toString('hex'));
+  return digested.then((digest) => {
     if (digest !== entry.sha256) throw digestError(read, entry, what, digest);
   });
 }
