@@ -7,9 +7,14 @@
 // of strings for dtype 'string'. Decoded tensors come back as { dtype, dims, data }, the shape
 // the JS runtime's results use (js/tensor.mjs), with data a typed array that owns its memory.
 
-import { Encoder, Decoder } from '@msgpack/msgpack';
+import { createRequire } from 'node:module';
+
 import { DTYPES, product } from './tensor.mjs';
 import { PolyonnxError } from './errors.mjs';
+
+// Through require(), not import: a pip-installed polyonnx finds the worker's packages in a
+// per-user folder named by NODE_PATH (python/polyonnx/_node.py), which ES module imports ignore.
+const { Encoder, Decoder } = createRequire(import.meta.url)('@msgpack/msgpack');
 
 const HEADER_BYTES = 4;
 // 512 MiB: see wire.py. Text read as a header has a printable byte (>= 0x20) on top, which makes
