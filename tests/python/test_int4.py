@@ -18,6 +18,7 @@ import pytest
 import polyonnx
 from polyonnx import _browser, _graph, _node
 from polyonnx import _quantize as q
+from polyonnx._progress import silent
 from polyonnx.autoquant import Candidate, QuantOptions, build_candidates
 from polyonnx.bundle import sha256_file
 from polyonnx.compare import metrics, tolerance
@@ -142,7 +143,7 @@ def _job(bundle_dir: Path, tmp: Path):
 
 def test_auto_builds_an_int4_candidate_for_a_transformer_that_ships_as_model_int4(example_bundles, tmp_path):
     cands = build_candidates(_job(example_bundles / "text_transformer", tmp_path), QuantOptions(mode="auto"),
-                             SimpleNamespace(note=lambda _msg: None))
+                             silent())
     int4 = next(c for c in cands if c.kind == "int4")
     assert int4.path is not None and int4.path.exists()
     assert int4.quantization["method"] == "int4" and int4.file == "model.int4.onnx"
@@ -151,7 +152,7 @@ def test_auto_builds_an_int4_candidate_for_a_transformer_that_ships_as_model_int
 
 def test_int4_is_not_built_for_a_cnn_and_says_why(example_bundles, tmp_path):
     cands = build_candidates(_job(example_bundles / "digits_cnn", tmp_path), QuantOptions(mode="int4"),
-                             SimpleNamespace(note=lambda _msg: None))
+                             silent())
     assert [c.name for c in cands] == ["int4"]
     assert cands[0].path is None and cands[0].entry["reason"].startswith("not built: MatMul/Gather hold 0%")
 
