@@ -195,7 +195,7 @@ function unpack(name, spec, value) {
 
 /**
  * Check `feeds` against the manifest and convert them.
- * @param {Record<string, unknown>} feeds input name -> feed (see index.d.ts `FeedValue`)
+ * @param {Record<string, unknown>} feeds input name -> feed (see types.d.ts `FeedValue`)
  * @param {{name: string, dtype: string, shape: (number|string)[], value_range?: [number, number]}[]} inputs
  * @param {Record<string, {min?: number, max?: number}>} dims the manifest's `dims`
  * @returns {{tensors: Record<string, {dtype: string, dims: number[], data: any}>, sizes: Record<string, number>}}

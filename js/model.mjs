@@ -1,6 +1,6 @@
 // A loaded variant: the load sequence (validate -> pick variant -> compatibility -> integrity ->
 // session) and the Model object (run, info, dispose). Runtime-neutral: the runtime comes in as a
-// backend (backends/node.js in Node, backends/web.mjs in browsers) and the files as a bundle
+// backend (backends/node.mjs in Node, backends/web.mjs in browsers) and the files as a bundle
 // reader (bundle-node.mjs in Node, bundle-web.mjs in browsers).
 
 import { PolyonnxError, ManifestError, IntegrityError, CODES } from './errors.mjs';
@@ -83,8 +83,8 @@ function checkLoadOptions(options, extraKeys = []) {
  * out only once both are done and the hash matched: on a mismatch the session is released and
  * load rejects with the IntegrityError. Nothing writes to the bytes between the two readers.
  * @param {{manifest: object, where: string, dir?: string, readVariantFiles: (name: string, options?: {signal?: AbortSignal}) => Promise<{modelBytes: Uint8Array, externalData: {path: string, data: Uint8Array}[], verified?: Promise<void>, report?: object}>}} bundle
- * @param {object} options load options (see index.d.ts LoadOptions)
- * @param {object} backend backends/node.js or a module with the same functions
+ * @param {object} options load options (see types.d.ts BaseLoadOptions)
+ * @param {object} backend backends/node.mjs or a module with the same functions
  */
 async function openModel(bundle, options, backend) {
   const t0 = now();

@@ -5,7 +5,7 @@ import { PolyonnxError, CODES } from './errors.mjs';
 
 // The manifest's dtype words (ONNX Runtime JS type strings) and the typed array that holds each.
 // float16 travels as its IEEE bits in a Uint16Array: onnxruntime-node 1.30 reads float16 from a
-// Uint16Array only (see backends/node.js), and Float16Array is not in Node 18/20.
+// Uint16Array only (see backends/node.mjs), and Float16Array is not in Node 18/20.
 const DTYPES = Object.freeze({
   float32: { array: Float32Array, kind: 'float' },
   float64: { array: Float64Array, kind: 'float' },

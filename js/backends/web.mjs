@@ -1,4 +1,4 @@
-// onnxruntime-web in a browser: the same interface as backends/node.js (RUNTIME, runtimeVersion,
+// onnxruntime-web in a browser: the same interface as backends/node.mjs (RUNTIME, runtimeVersion,
 // createSession, run, release), so model.mjs runs the same manifest, compatibility, integrity and
 // feed checks. The only browser module that imports onnxruntime-web.
 //

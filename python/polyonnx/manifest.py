@@ -1,7 +1,7 @@
 """The manifest (polyonnx.json): schema validation and the checks a schema cannot express.
 
 The schema in shared-schemas/manifest.schema.json is the contract with the JavaScript side
-(js/manifest.js runs the same checks with ajv). Change the schema first, then both readers.
+(js/manifest.mjs runs the same checks with the ajv-generated validator). Change the schema first, then both readers.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The worker protocol's bytes: tensors <-> msgpack maps, messages <-> length-prefixed frames.
 
-The contract is shared-schemas/wire.schema.json and WIRE.md; js/wire.js is the mirror (same
+The contract is shared-schemas/wire.schema.json and WIRE.md; js/wire.mjs is the mirror (same
 names in camelCase). Both are checked against the same vectors in shared-schemas/vectors/.
 
 A frame is a 4-byte little-endian uint32 body length followed by a msgpack body. A tensor is
@@ -39,7 +39,7 @@ MAX_FRAME_BYTES = 2**29
 class WireError(PolyonnxError):
     """A tensor or frame that does not follow shared-schemas/wire.schema.json."""
 
-    code = "E_WIRE"  # js/wire.js's code: it was E_POLYONNX here, found by tests/python/test_fuzz.py
+    code = "E_WIRE"  # js/wire.mjs's code: it was E_POLYONNX here, found by tests/python/test_fuzz.py
 
     def __init__(self, message: str, fix: str | None = None, *, details: dict | None = None):
         super().__init__("wire", message, fix, details=details)
