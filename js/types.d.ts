@@ -190,6 +190,19 @@ export interface ModelInfo {
   readonly runtime: { readonly name: string; readonly package: string; readonly version: string };
   readonly sessionOptions: SessionOptions;
   readonly loadMs: number;
+  /**
+   * Browser only: where the variant's files came from. cache: the Cache API's name (null: not
+   * cached); from: file -> 'cache' | 'network'; stored: files written to the cache by this load;
+   * problems: why caching did not happen, when it did not.
+   */
+  readonly files?: {
+    readonly cache: string | null;
+    readonly from: { readonly [file: string]: 'cache' | 'network' };
+    readonly stored: readonly string[];
+    readonly problems: readonly string[];
+    /** Set when a cached copy failed its sha256 and was fetched again. */
+    readonly refetched?: string;
+  };
   readonly runs: number;
   readonly disposed: boolean;
   /** Browser only: onnxruntime-web's wasm threads for this page, and why that many. */
