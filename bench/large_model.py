@@ -5,8 +5,10 @@ in memory. Run it niced, alone:
 
     nice -n 10 .venv/bin/python bench/large_model.py [--gb 2.2] [--out /tmp/polyonnx-large] [--json FILE]
 
-The model is a wide two-layer MLP (x[batch, WIDTH] -> MatMul -> Relu -> MatMul -> y[batch, 16])
-whose first weight is sized to make the whole > --gb GB. It is written straight to ONNX with its
+The model is a wide MLP, x[batch, WIDTH] -> MatMul w1 -> Relu -> MatMul w2 -> Relu -> MatMul w3 ->
+y[batch, 16], with w1 [WIDTH, hidden] and w2 [hidden, WIDTH] sized so that the whole passes --gb GB
+while each stays under 2 GiB (onnxruntime-node refuses one initializer over 2 GiB given as bytes;
+export then lists such a variant for python only). It is written straight to ONNX with its
 weights in external data, generated chunk by chunk, so building it never holds the weights in
 memory. Each step runs in its own process, so its time and peak RSS (the kernel's ru_maxrss for
 that process, from wait4) are its own:
@@ -43,13 +45,13 @@ def build(folder: Path, gb: float) -> dict:
     import onnx
     from onnx import TensorProto, helper
 
-    hidden = int(gb * 1e9 / 4 / (WIDTH + OUT)) + 1
+    hidden = int(gb * 1e9 / 4 / (2 * WIDTH)) + 1
     folder.mkdir(parents=True, exist_ok=True)
     model_path, data_path = folder / "big.onnx", folder / "big.onnx.data"
     rng = np.random.default_rng(0)
     inits, offset = [], 0
     with open(data_path, "wb") as f:
-        for name, rows, cols in (("w1", WIDTH, hidden), ("w2", hidden, OUT)):
+        for name, rows, cols in (("w1", WIDTH, hidden), ("w2", hidden, WIDTH), ("w3", WIDTH, OUT)):
             scale = np.float32(1.0 / np.sqrt(rows))  # a float64 scale would make the block float64
             start = offset
             for r in range(0, rows, CHUNK_ROWS):
@@ -63,8 +65,9 @@ def build(folder: Path, gb: float) -> dict:
                 entry = t.external_data.add()
                 entry.key, entry.value = key, value
             inits.append(t)
-    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
-             helper.make_node("MatMul", ["r", "w2"], ["y"])]
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h1"]), helper.make_node("Relu", ["h1"], ["r1"]),
+             helper.make_node("MatMul", ["r1", "w2"], ["h2"]), helper.make_node("Relu", ["h2"], ["r2"]),
+             helper.make_node("MatMul", ["r2", "w3"], ["y"])]
     graph = helper.make_graph(nodes, "wide_mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", WIDTH])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", OUT])], inits)
     # IR 10: onnxruntime-node 1.30 loads up to IR 13, onnx 1.23 would write 14.

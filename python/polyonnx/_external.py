@@ -158,6 +158,39 @@ def ship_external(graph, variant, ctx, *, forced: bool) -> None:
         variant.entry.pop("external_data", None)
 
 
+# onnxruntime-node 1.30, given the model and its external data as bytes (how polyonnx loads them,
+# from the hashed copies), refuses any one initializer over 2 GiB: "declares a size of 2191441920
+# bytes which exceeds the 2147483648 byte limit for embedded initializer data" (measured with
+# bench/large_model.py, 2026-11-30); ONNX Runtime Python, from the path, loads it. onnxruntime-web
+# runs the same ONNX Runtime core (and its wasm32 heap could not hold such a tensor anyway).
+BYTES_TENSOR_LIMIT = 2**31
+
+
+def largest_initializer(path: Path) -> tuple[str, int]:
+    """(name, bytes) of the model's largest initializer, read without loading external data."""
+    import onnx
+
+    best = ("", 0)
+    for t in onnx.load(str(path), load_external_data=False).graph.initializer:
+        size = len(t.raw_data)
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            size = int(next((e.value for e in t.external_data if e.key == "length"), 0) or 0)
+        if size > best[1]:
+            best = (t.name, size)
+    return best
+
+
+def limit_runtimes(variant, ctx) -> None:
+    """Leave node and web out of a variant's runtimes when one initializer is over what they load."""
+    name, size = largest_initializer(variant.path)
+    if size < BYTES_TENSOR_LIMIT or variant.entry["runtimes"] == ["python"]:
+        return
+    variant.entry["runtimes"] = [r for r in variant.entry["runtimes"] if r not in ("node", "web")]
+    ctx.notes.append(f"variant '{variant.name}' has an initializer '{name}' of {size / 1e9:.2f} GB: onnxruntime-node "
+                     "and -web load initializers of at most 2 GiB from bytes, so it is listed for python only; "
+                     "split the tensor (e.g. a MatMul into column blocks) to run it in Node")
+
+
 def finish_variants(graph, variants: dict, stage: Path, ctx, *, edge: bool, external_data: bool) -> None:
     """The last step before the manifest: the edge variant (from the default variant, before
     its weights move out), then every ONNX variant's external data, forced or already there."""
@@ -174,6 +207,7 @@ def finish_variants(graph, variants: dict, stage: Path, ctx, *, edge: bool, exte
     with ctx.steps.step("write external data" if external_data else "list external data") as st:
         for v in onnx_variants:
             ship_external(graph, v, ctx, forced=external_data)
+            limit_runtimes(v, ctx)
         st["result"] = "; ".join(
             f"{v.name}: {v.path.name} {v.entry['bytes'] / 1e6:.3f} MB + "
             + ", ".join(f"{e['file']} {e['bytes'] / 1e6:.2f} MB" for e in v.entry.get("external_data", []))

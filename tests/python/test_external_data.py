@@ -123,3 +123,28 @@ def test_a_missing_data_file_is_refused_before_onnx_runtime_reads_the_model(bund
     with pytest.raises(PolyonnxError, match="model.onnx.data") as err:
         open_runtime("python", copy, "fp32")
     assert err.value.code == "E_INTEGRITY"
+
+
+def test_a_variant_with_an_initializer_over_2_gib_is_listed_for_python_only(tmp_path):
+    """onnxruntime-node (from bytes) refuses one initializer over 2 GiB: such a variant's runtimes
+    say so. The model names a 3 GB external tensor; only its header is read (no data file)."""
+    from types import SimpleNamespace
+
+    from onnx import TensorProto, helper
+
+    from polyonnx._external import largest_initializer, limit_runtimes
+
+    big = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[750_000_000, 1], data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", "model.onnx.data"), ("offset", "0"), ("length", str(3_000_000_000))):
+        e = big.external_data.add()
+        e.key, e.value = key, value
+    graph = helper.make_graph([helper.make_node("Identity", ["w"], ["y"])], "g", [],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [big])
+    path = tmp_path / "model.onnx"
+    onnx.save_model(helper.make_model(graph, ir_version=10, opset_imports=[helper.make_opsetid("", 20)]), str(path))
+    assert largest_initializer(path) == ("w", 3_000_000_000)
+    variant = SimpleNamespace(name="fp32", path=path, entry={"runtimes": ["python", "node", "web"]})
+    ctx = SimpleNamespace(notes=[])
+    limit_runtimes(variant, ctx)
+    assert variant.entry["runtimes"] == ["python"]
+    assert "'w'" in ctx.notes[0] and "2 GiB" in ctx.notes[0]
