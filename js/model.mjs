@@ -9,6 +9,7 @@ import { RUNTIMES, checkRuntimeVersion, checkVariant, checkModelHeader } from '.
 import { readModelHeader } from './onnx-header.mjs';
 import { checkOrtModel } from './ort-format.mjs';
 import { prepareFeeds } from './feeds.mjs';
+import { PROVIDERS, checkRequest, chooseProviders } from './providers.mjs';
 
 const now = () => (globalThis.performance ? globalThis.performance.now() : Date.now());
 
@@ -16,17 +17,16 @@ const GRAPH_LEVELS = ['disabled', 'basic', 'extended', 'layout', 'all'];
 // Load options: name -> check (returns an error text, or '' when the value is fine).
 const LOAD_OPTIONS = {
   variant: (v) => (typeof v === 'string' ? '' : 'a variant name (string)'),
-  executionProviders: (v) => (Array.isArray(v) && v.length
-    && v.every((p) => typeof p === 'string' || (p && typeof p.name === 'string'))
-    ? '' : "a non-empty array of provider names, e.g. ['cpu']"),
+  // providers and fallback are checked together by providers.mjs (the words Python uses too).
+  providers: () => '',
+  fallback: () => '',
   intraOpNumThreads: (v) => (Number.isInteger(v) && v >= 0 ? '' : 'a non-negative integer (0 = ONNX Runtime decides)'),
   interOpNumThreads: (v) => (Number.isInteger(v) && v >= 0 ? '' : 'a non-negative integer (0 = ONNX Runtime decides)'),
   graphOptimizationLevel: (v) => (GRAPH_LEVELS.includes(v) ? '' : `one of ${GRAPH_LEVELS.map((l) => `'${l}'`).join(', ')}`),
   logSeverityLevel: (v) => ([0, 1, 2, 3, 4].includes(v) ? '' : '0 (verbose) to 4 (fatal)'),
   signal: (v) => (isSignal(v) ? '' : 'an AbortSignal (new AbortController().signal)'),
 };
-const SESSION_KEYS = ['executionProviders', 'intraOpNumThreads', 'interOpNumThreads', 'graphOptimizationLevel',
-  'logSeverityLevel'];
+const SESSION_KEYS = ['intraOpNumThreads', 'interOpNumThreads', 'graphOptimizationLevel', 'logSeverityLevel'];
 
 /** An AbortSignal, or anything shaped like one (another realm's, a polyfill's). */
 function isSignal(v) {
@@ -70,9 +70,10 @@ function checkLoadOptions(options, extraKeys = []) {
     const want = LOAD_OPTIONS[key](value);
     if (want) throw optionsError('load', `option ${key} is ${JSON.stringify(value)}`, `pass ${want}`);
   }
-  const sessionOptions = { executionProviders: ['cpu'] };
+  const { names: providers, fallback } = checkRequest(options.providers, options.fallback, 'load');
+  const sessionOptions = {};
   for (const key of SESSION_KEYS) if (options[key] !== undefined) sessionOptions[key] = options[key];
-  return { variant: options.variant, sessionOptions, signal: options.signal };
+  return { variant: options.variant, sessionOptions, signal: options.signal, providers, fallback };
 }
 
 /**
@@ -88,14 +89,18 @@ function checkLoadOptions(options, extraKeys = []) {
  */
 async function openModel(bundle, options, backend) {
   const t0 = now();
-  const { variant: wanted, sessionOptions, signal } = checkLoadOptions(options);
+  const { variant: wanted, sessionOptions, signal, providers, fallback } = checkLoadOptions(options);
   const { manifest } = bundle;
   const [variantName, variant] = selectVariant(manifest, wanted);
   // The installed release's own opset/IR limits (runtimes.json `versions`), once it is in range.
   const entry = checkRuntimeVersion(RUNTIMES[backend.RUNTIME], backend.runtimeVersion());
   checkVariant(variantName, variant, entry, manifest.name);
   const what = `variant '${variantName}' of bundle '${manifest.name}'`;
-  const load = { bundle, variantName, variant, entry, backend, sessionOptions, signal, what };
+  const chosen = { value: pickProviders(backend, providers, fallback) };
+  sessionOptions.executionProviders = chosen.value.native;
+  const createSession = (bytes, externalData, opts) => createWithFallback(backend, chosen, fallback, bytes, externalData,
+    opts, what);
+  const load = { bundle, variantName, variant, entry, backend, sessionOptions, signal, what, createSession };
   let opened;
   try {
     opened = await openVerified(load);
@@ -107,11 +112,42 @@ async function openModel(bundle, options, backend) {
     opened.report = { ...opened.report, refetched: e.details.file };
   }
   return new Model({ backend, session: opened.session, manifest, variantName, bundle, sessionOptions,
-    loadMs: now() - t0, report: opened.report });
+    loadMs: now() - t0, report: opened.report, providers: chosen.value });
+}
+
+/** The runtime's key in shared-schemas/providers.json: 'node', 'wasm' (onnxruntime-web in Node) or 'browser'. */
+function providerRuntime(backend) {
+  // A backend that does not say (a test's stand-in) is taken at its runtimes.json name: web is the browser's.
+  return backend.PROVIDER_RUNTIME || (backend.RUNTIME === 'web' ? 'browser' : backend.RUNTIME);
+}
+
+function pickProviders(backend, providers, fallback) {
+  const available = typeof backend.availableProviders === 'function' ? backend.availableProviders() : ['cpu'];
+  return chooseProviders(providers, fallback, providerRuntime(backend), available, 'load');
+}
+
+/**
+ * Build the session on the chosen providers. A provider the build lists but cannot start (cuda
+ * without its libraries) is E_PROVIDER; with fallback 'cpu' the session is built on the CPU
+ * instead, and the dropped provider is recorded with ONNX Runtime's reason.
+ */
+async function createWithFallback(backend, chosen, fallback, bytes, externalData, opts, what) {
+  try {
+    return await backend.createSession(bytes, externalData, opts, what);
+  } catch (e) {
+    const extra = chosen.value.providers.filter((p) => p !== 'cpu');
+    if (fallback !== 'cpu' || !e || e.code !== 'E_PROVIDER' || !extra.length) throw e;
+    const cpu = PROVIDERS.cpu[providerRuntime(backend)];
+    chosen.value = { providers: ['cpu'], native: [cpu], dropped: [...chosen.value.dropped,
+      ...extra.map((p) => ({ provider: p, reason: `ONNX Runtime could not start '${p}': ${e.reason || e.message}` }))] };
+    opts.executionProviders = chosen.value.native;
+    return backend.createSession(bytes, externalData, opts, what);
+  }
 }
 
 /** Read the variant's files, then build the session while their sha256 is checked. */
-async function openVerified({ bundle, variantName, variant, entry, backend, sessionOptions, signal, what }) {
+async function openVerified({ bundle, variantName, variant, entry, backend, sessionOptions, signal, what,
+  createSession }) {
   throwIfAborted(signal, 'load', what);
   const files = await bundle.readVariantFiles(variantName, { signal });
   const verified = files.verified || Promise.resolve();
@@ -124,7 +160,7 @@ async function openVerified({ bundle, variantName, variant, entry, backend, sess
   }
   throwIfAborted(signal, 'load', what);
   const [session, check] = await Promise.allSettled([
-    backend.createSession(files.modelBytes, files.externalData, sessionOptions, what),
+    createSession(files.modelBytes, files.externalData, sessionOptions),
     verified,
   ]);
   if (check.status === 'rejected' || (session.status === 'fulfilled' && signal && signal.aborted)) {
@@ -159,8 +195,9 @@ function deepFreeze(o) {
 
 class Model {
   /** Use load() from 'polyonnx'; this constructor is internal. */
-  constructor({ backend, session, manifest, variantName, bundle, sessionOptions, loadMs, report }) {
+  constructor({ backend, session, manifest, variantName, bundle, sessionOptions, loadMs, report, providers }) {
     this._backend = backend;
+    this._providers = providers;
     this._report = report;
     this._session = session;
     this._bundle = bundle;
@@ -202,6 +239,9 @@ class Model {
       runtime: { name: this._backend.RUNTIME, package: RUNTIMES[this._backend.RUNTIME].package,
         version: this._backend.runtimeVersion() },
       sessionOptions: structuredClone(this._sessionOptions),
+      // The execution providers the session runs on (polyonnx names), and any left out by fallback 'cpu'.
+      providers: this._providers.providers.slice(),
+      providersDropped: structuredClone(this._providers.dropped),
       loadMs: this._loadMs,
       // Where the bytes came from, when the reader says (the browser's: cache hits and stores).
       ...(this._report ? { files: structuredClone(this._report) } : {}),

@@ -122,7 +122,14 @@ export interface TensorResult {
 
 export type Results = { readonly [outputName: string]: TensorResult };
 
-export type ExecutionProvider = 'cpu' | 'cuda' | 'tensorrt' | 'webgpu' | (string & {}) | { readonly name: string; readonly [k: string]: unknown };
+/** A polyonnx provider name (shared-schemas/providers.json), the same in Python, Node and browsers. */
+export type ProviderName = 'cpu' | 'cuda' | 'tensorrt' | 'coreml' | 'dml' | 'openvino' | 'rocm' | 'webgpu' | 'webnn' | 'wasm';
+
+/** A provider left out by fallback 'cpu', and why. */
+export interface DroppedProvider {
+  readonly provider: ProviderName;
+  readonly reason: string;
+}
 
 /**
  * An AbortSignal (the DOM's or Node's), described by shape so that these types need neither lib
@@ -139,8 +146,13 @@ export interface AbortSignalLike {
 export interface BaseLoadOptions {
   /** Variant to load; default: the manifest's default_variant. */
   variant?: string;
-  /** Default ['cpu']. A provider this build cannot start fails with code 'E_PROVIDER' (no silent fallback). */
-  executionProviders?: readonly ExecutionProvider[];
+  /** Execution providers in order of preference; default ['cpu']. */
+  providers?: readonly ProviderName[];
+  /**
+   * When a provider is missing or cannot start: 'error' (default) rejects with code 'E_PROVIDER';
+   * 'cpu' drops it, runs on the CPU and says so in info().providersDropped.
+   */
+  fallback?: 'error' | 'cpu';
   intraOpNumThreads?: number;
   interOpNumThreads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'layout' | 'all';
@@ -152,7 +164,8 @@ export interface BaseLoadOptions {
 
 /** What model.info().sessionOptions records: the options ONNX Runtime got. */
 export interface SessionOptions {
-  executionProviders: readonly ExecutionProvider[];
+  /** The runtime's own names for the chosen providers (onnxruntime's executionProviders). */
+  executionProviders: readonly string[];
   intraOpNumThreads?: number;
   interOpNumThreads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'layout' | 'all';
@@ -189,6 +202,10 @@ export interface ModelInfo {
   readonly dims: { readonly [name: string]: DimSpec };
   readonly runtime: { readonly name: string; readonly package: string; readonly version: string };
   readonly sessionOptions: SessionOptions;
+  /** The execution providers the session runs on (polyonnx names, in order). */
+  readonly providers: readonly ProviderName[];
+  /** Providers asked for but left out by fallback 'cpu', each with why. */
+  readonly providersDropped: readonly DroppedProvider[];
   readonly loadMs: number;
   /**
    * Browser only: where the variant's files came from. cache: the Cache API's name (null: not

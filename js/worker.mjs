@@ -118,7 +118,9 @@ const OPS = {
     }
     const id = nextSession++;
     sessions.set(id, { model, backend });
-    return { session: id, variant: model.variant, backend, inputs: model.inputs.map(specOf), outputs: model.outputs.map(specOf) };
+    const { providers, providersDropped } = model.info();
+    return { session: id, variant: model.variant, backend, inputs: model.inputs.map(specOf), outputs: model.outputs.map(specOf),
+      providers, providers_dropped: providersDropped };
   },
 
   async run(msg) {

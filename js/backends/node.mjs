@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 
 import { CompatibilityError, SessionError } from '../errors.mjs';
 import { RUNTIMES, runtimeRange } from '../compat.mjs';
+import { polyonnxNames } from '../providers.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -62,6 +63,11 @@ function providers() {
   return ort().listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
 }
 
+/** The polyonnx names (shared-schemas/providers.json) of the providers this build lists. */
+function availableProviders() {
+  return polyonnxNames(RUNTIME, providers().map((b) => b.name));
+}
+
 function providerName(p) {
   return typeof p === 'string' ? p : p && p.name;
 }
@@ -74,7 +80,7 @@ function checkProviders(requested) {
       throw new CompatibilityError('load',
         `execution provider '${name}' is not in this onnxruntime-node build `
         + `(it has ${known.map((k) => `'${k.name}'`).join(', ')})`,
-        "use executionProviders: ['cpu'], or one of the listed providers", { code: 'E_PROVIDER', details: { provider: name } });
+        "load with providers: ['cpu'], or fallback: 'cpu'", { code: 'E_PROVIDER', details: { provider: name } });
     }
   }
 }
@@ -101,7 +107,7 @@ async function createSession(modelBytes, externalData, sessionOptions, what) {
     if (nonCpu.length && /provider|cuda|tensorrt|webgpu|\.so|library/i.test(msg)) {
       throw new CompatibilityError('load',
         `${what}: ONNX Runtime could not start execution provider(s) ${nonCpu.map((n) => `'${n}'`).join(', ')} (${msg})`,
-        "install that provider's libraries, or use executionProviders: ['cpu']",
+        "install that provider's libraries, or load with fallback: 'cpu' (or providers: ['cpu'])",
         { code: 'E_PROVIDER', cause: e, details: { providers: names } });
     }
     throw new SessionError('load', `${what}: ONNX Runtime could not create a session (${msg})`,
@@ -157,4 +163,4 @@ async function release(session) {
   await session.release();
 }
 
-export { RUNTIME, ort, runtimeVersion, providers, createSession, run, release };
+export { RUNTIME, ort, runtimeVersion, providers, availableProviders, createSession, run, release };

@@ -63,7 +63,7 @@ async function createSession(modelBytes, externalData, sessionOptions, what) {
   if (other.length) {
     throw new CompatibilityError('load',
       `execution provider(s) ${other.map((p) => `'${p}'`).join(', ')} are not available in onnxruntime-web inside Node`,
-      "use executionProviders: ['wasm'] (or 'cpu', the same thing here)", { code: 'E_PROVIDER', details: { providers: requested } });
+      "load with providers: ['wasm'] (or 'cpu', the same thing here)", { code: 'E_PROVIDER', details: { providers: requested } });
   }
   const options = { ...sessionOptions, executionProviders: ['wasm'] };
   if (externalData.length) options.externalData = externalData;
@@ -106,4 +106,11 @@ async function release(session) {
   await session.release();
 }
 
-export { RUNTIME, ort, runtimeVersion, configure, createSession, run, release };
+// Its key in shared-schemas/providers.json: onnxruntime-web inside Node runs on the CPU (wasm) only.
+const PROVIDER_RUNTIME = 'wasm';
+
+function availableProviders() {
+  return ['cpu', 'wasm'];
+}
+
+export { RUNTIME, PROVIDER_RUNTIME, ort, runtimeVersion, availableProviders, configure, createSession, run, release };

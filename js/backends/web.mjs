@@ -12,6 +12,13 @@ import * as ortWasm from 'onnxruntime-web/wasm';
 import { CompatibilityError, PolyonnxError, SessionError, CODES } from '../errors.mjs';
 
 export const RUNTIME = 'web';
+// Its key in shared-schemas/providers.json.
+export const PROVIDER_RUNTIME = 'browser';
+
+/** The providers this page can use, by polyonnx name: the CPU (wasm) always, WebGPU where the browser has it. */
+export function availableProviders() {
+  return ['cpu', 'wasm', ...(globalThis.navigator && globalThis.navigator.gpu ? ['webgpu'] : [])];
+}
 
 // One onnxruntime-web instance per build; each reads env.wasm (threads, paths) once, when its
 // wasm module starts at its first session.
@@ -91,13 +98,13 @@ async function buildFor(names, what) {
   if (other.length) {
     throw new CompatibilityError('load',
       `${what}: execution provider(s) ${other.map((n) => `'${n}'`).join(', ')} are not offered by polyonnx in the browser`,
-      "use executionProviders: ['wasm'] (the default; 'cpu' means the same), or ['webgpu', 'wasm']",
+      "load with providers: ['wasm'] (the default; 'cpu' means the same), or ['webgpu', 'wasm']",
       { code: 'E_PROVIDER', details: { providers: names } });
   }
   if (!names.includes('webgpu')) return builds.wasm;
   if (!globalThis.navigator || !globalThis.navigator.gpu) {
     throw new CompatibilityError('load', `${what}: this browser has no WebGPU (navigator.gpu is missing)`,
-      "load with executionProviders: ['wasm'], or use a browser with WebGPU enabled",
+      "load with providers: ['wasm'] or fallback: 'cpu', or use a browser with WebGPU enabled",
       { code: 'E_PROVIDER', details: { providers: names } });
   }
   if (!builds.webgpu) {
@@ -106,7 +113,7 @@ async function buildFor(names, what) {
     } catch (e) {
       throw new CompatibilityError('load', `${what}: could not import 'onnxruntime-web/webgpu' (${e && e.message ? e.message : e})`,
         "add it to the page's import map (e.g. \"onnxruntime-web/webgpu\": \"/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs\"), "
-        + "or load with executionProviders: ['wasm']", { code: 'E_PROVIDER', cause: e });
+        + "or load with providers: ['wasm'] or fallback: 'cpu'", { code: 'E_PROVIDER', cause: e });
     }
   }
   return builds.webgpu;

@@ -137,8 +137,14 @@ class BrowserRuntime(WorkerSession):
     name = "browser"
 
     def __init__(self, bundle, variant: str | None = None, *, threads: int | None = None, timeout: float | None = None,
-                 session_options: dict | None = None):
+                 session_options: dict | None = None, providers=None, fallback: str | None = None):
+        from . import _providers
         from .bundle import Bundle
+
+        if providers is not None or fallback is not None:
+            # The page's load() takes the same two options and applies the same rule (providers.mjs).
+            providers, fallback = _providers.check_request(providers, fallback, stage="browser load")
+            session_options = dict(session_options or {}, providers=list(providers), fallback=fallback)
 
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
         self.timeout = timeout

@@ -130,14 +130,19 @@ class NodeRuntime(WorkerSession, _Runtime):
     ``last_ms``: the last run's time inside Node, around ``model.run``."""
 
     def __init__(self, bundle, variant: str | None = None, *, backend: str = "node", threads: int | None = None,
-                 timeout: float | None = None, worker=None, session_options: dict | None = None):
-        from . import _node
+                 timeout: float | None = None, worker=None, session_options: dict | None = None, providers=None,
+                 fallback: str | None = None):
+        from . import _node, _providers
 
         self.name = backend
         self.bundle = _as_bundle(bundle)
         self.timeout = timeout
-        self._worker = worker or _node.shared_worker(backends=(backend,))
         options = dict(session_options or {})
+        if providers is not None or fallback is not None:
+            # Checked here with the JS rule's words, before a worker starts; JS checks again.
+            providers, fallback = _providers.check_request(providers, fallback, stage=f"{backend} load")
+            options.update(providers=list(providers), fallback=fallback)
+        self._worker = worker or _node.shared_worker(backends=(backend,))
         if threads and backend == "node":
             options.setdefault("intraOpNumThreads", int(threads))
         self._load_fields = {
@@ -146,6 +151,14 @@ class NodeRuntime(WorkerSession, _Runtime):
         }
         self.variant = variant or self.bundle.default_variant
         self._load()
+
+    def _loaded(self, result: dict) -> None:
+        self._ran_on = {"providers": list(result.get("providers") or []),
+                        "providers_dropped": list(result.get("providers_dropped") or [])}
+
+    def info(self) -> dict:
+        """The runtime, variant and the providers its session runs on (and any fallback taken)."""
+        return {"runtime": self.name, "variant": self.variant, **getattr(self, "_ran_on", {})}
 
 
 RUNTIMES = {

@@ -170,8 +170,7 @@ def run_parity(bundle, runtimes: Iterable[str] = DEFAULT_RUNTIMES, variants: Ite
                     opts.update(providers=list(providers), fallback=fallback)
                 with open_runtime(rt, bundle, v, **opts) as session:
                     results[key] = [session.run(f) for _, f in feed_sets]
-                    info = session.info() if callable(getattr(session, "info", None)) else {}  # browser: a dict
-                    ran_on[key] = {k: info[k] for k in ("providers", "providers_dropped") if info.get(k)}
+                    ran_on[key] = _ran_on(session)
             except PolyonnxError as e:
                 results[key] = str(e)
                 say(f"  {rt}: {v} failed: {str(e).splitlines()[0]}")
@@ -206,6 +205,15 @@ def run_parity(bundle, runtimes: Iterable[str] = DEFAULT_RUNTIMES, variants: Ite
                 checks.append(check)
                 say(f"  {rt}:{v} vs {ref_rt}:{ref_v}: {'passed' if check['passed'] else 'FAILED'}")
     return checks, skipped
+
+
+def _ran_on(session) -> dict:
+    """The providers a runtime's session ran on, as a check records them (python and node: info();
+    browser: the page's model.info(), a dict with JS names)."""
+    info = session.info() if callable(getattr(session, "info", None)) else dict(getattr(session, "info", None) or {})
+    found = {"providers": info.get("providers"),
+             "providers_dropped": info.get("providers_dropped", info.get("providersDropped"))}
+    return {k: v for k, v in found.items() if v}
 
 
 def verify_bundle(bundle, runtimes: Iterable[str] = DEFAULT_RUNTIMES, variants: Iterable[str] | None = None,

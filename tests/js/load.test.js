@@ -158,7 +158,10 @@ test('bad load options are refused before the disk is read', async () => {
   await rejectsWith(assert, load(missing, { varaint: 'int8' }), PolyonnxError, 'E_OPTIONS', ["unknown option 'varaint'"]);
   await rejectsWith(assert, load(missing, { intraOpNumThreads: -1 }), PolyonnxError, 'E_OPTIONS', ['intraOpNumThreads']);
   await rejectsWith(assert, load(missing, { graphOptimizationLevel: 'max' }), PolyonnxError, 'E_OPTIONS', ["'all'"]);
-  await rejectsWith(assert, load(missing, { executionProviders: 'cpu' }), PolyonnxError, 'E_OPTIONS', ['executionProviders']);
+  await rejectsWith(assert, load(missing, { providers: 'cpu' }), PolyonnxError, 'E_OPTIONS',
+    ['providers must be a non-empty list of provider names, given "cpu"']);
+  await rejectsWith(assert, load(missing, { providers: ['gpu'] }), PolyonnxError, 'E_OPTIONS', ["unknown execution provider(s) 'gpu'"]);
+  await rejectsWith(assert, load(missing, { fallback: 'auto' }), PolyonnxError, 'E_OPTIONS', ["fallback must be one of 'error', 'cpu'"]);
   await rejectsWith(assert, load(missing, { logSeverityLevel: 9 }), PolyonnxError, 'E_OPTIONS', ['logSeverityLevel']);
   await rejectsWith(assert, run(missing, {}, { outputz: [] }), PolyonnxError, 'E_OPTIONS', ["unknown option 'outputz'"]);
 });
@@ -168,16 +171,40 @@ test('an unknown variant names the variants there are', async () => {
 });
 
 test('an execution provider this build lacks is a CompatibilityError, not a crash', async () => {
-  await rejectsWith(assert, load(fixture('mlp'), { executionProviders: ['nnapi'] }), polyonnx.CompatibilityError, 'E_PROVIDER',
-    ["'nnapi'", "'cpu'"]);
+  await rejectsWith(assert, load(fixture('mlp'), { providers: ['coreml', 'cpu'] }), polyonnx.CompatibilityError, 'E_PROVIDER',
+    ["'coreml' is not available in this node install (it has cpu", "fallback 'cpu'"]);
+});
+
+test("fallback 'cpu' drops a provider this build lacks, says why, and gives the CPU's answers", async () => {
+  const { cases } = readVectors(fixture('mlp.vectors.json'));
+  const model = await load(fixture('mlp'), { providers: ['coreml', 'cpu'], fallback: 'cpu' });
+  try {
+    const info = model.info();
+    assert.deepEqual(info.providers, ['cpu']);
+    assert.deepEqual(info.providersDropped.map((d) => d.provider), ['coreml']);
+    assert.deepEqual(info.sessionOptions.executionProviders, ['cpu']);
+    assertMatches(await model.run(cases[0].feeds), cases[0].outputs.fp32, model, 'fallback');
+  } finally {
+    await model.dispose();
+  }
 });
 
 test('an execution provider that cannot start is a CompatibilityError naming it', async () => {
   // onnxruntime-node lists 'cuda' but ships no CUDA libraries (postinstall skipped, see .npmrc).
   const listed = ort().listSupportedBackends().map((b) => b.name);
   assert.ok(listed.includes('cuda'), `this build lists ${listed}`);
-  await rejectsWith(assert, load(fixture('mlp'), { executionProviders: ['cuda'], logSeverityLevel: 4 }),
-    polyonnx.CompatibilityError, 'E_PROVIDER', ["'cuda'", "executionProviders: ['cpu']"]);
+  await rejectsWith(assert, load(fixture('mlp'), { providers: ['cuda', 'cpu'], logSeverityLevel: 4 }),
+    polyonnx.CompatibilityError, 'E_PROVIDER', ["'cuda'", "fallback: 'cpu'"]);
+  // With fallback 'cpu' the session is built on the CPU instead, and ONNX Runtime's reason is kept.
+  const model = await load(fixture('mlp'), { providers: ['cuda', 'cpu'], fallback: 'cpu', logSeverityLevel: 4 });
+  try {
+    const info = model.info();
+    assert.deepEqual(info.providers, ['cpu']);
+    assert.equal(info.providersDropped[0].provider, 'cuda');
+    assert.match(info.providersDropped[0].reason, /ONNX Runtime could not start 'cuda'/);
+  } finally {
+    await model.dispose();
+  }
 });
 
 test('onnxruntime failures are wrapped in SessionError with the original as cause', async () => {

@@ -9,7 +9,7 @@ import {
 declare function report(value: unknown): void;
 
 async function main(): Promise<void> {
-  const options: LoadOptions = { variant: 'int8', executionProviders: ['cpu'], intraOpNumThreads: 2 };
+  const options: LoadOptions = { variant: 'int8', providers: ['cuda', 'cpu'], fallback: 'cpu', intraOpNumThreads: 2 };
   const model = await load('bundles/text_transformer', options);
   const names: string[] = model.inputs.map((s: TensorSpec) => s.name);
   const feeds: Feeds = {

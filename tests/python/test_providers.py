@@ -98,3 +98,25 @@ def test_a_typo_in_providers_fails_before_any_runtime_starts(example_bundles, ca
     assert cli(["verify", str(example_bundles / "digits_cnn"), "--runtimes", "python", "--providers", "cdua",
                 "--no-record", "-q"]) == 2
     assert "unknown execution provider(s) 'cdua'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("runtime", ["node", "wasm", "browser"])
+def test_js_runtimes_take_the_same_option_and_say_where_they_ran(example_bundles, runtime):
+    from polyonnx.runtimes import available, open_runtime
+    from polyonnx.verify import _ran_on
+
+    ok, why = available(runtime)
+    if not ok:
+        pytest.fail(f"{runtime} is not available here: {why}")
+    bundle = example_bundles / "digits_cnn"
+    # A provider no runtime here has: refused with E_PROVIDER in the same words as Python's rule...
+    with pytest.raises(PolyonnxError) as err:
+        open_runtime(runtime, bundle, providers=["coreml"])
+    assert err.value.code == "E_PROVIDER" and "'coreml'" in str(err.value)
+    # ... or dropped with fallback 'cpu', and the session says it runs on the CPU.
+    with open_runtime(runtime, bundle, providers=["coreml", "cpu"], fallback="cpu") as rt:
+        ran = _ran_on(rt)
+    assert ran["providers"] == ["cpu"] and [d["provider"] for d in ran["providers_dropped"]] == ["coreml"]
+    # A typo is refused before any worker or page starts, with the shared words.
+    with pytest.raises(PolyonnxError, match="unknown execution provider"):
+        open_runtime(runtime, bundle, providers=["cdua"])
