@@ -83,3 +83,33 @@ def test_tracing_a_module_without_torch_names_the_extra_in_one_line(bare_venv, t
     assert len(errors) == 1 and "Traceback" not in done.stderr
     assert "pip install 'polyonnx[torch]'" in errors[0] and "torch==2.13.0" in errors[0]
     assert not (tmp_path / "out").exists()
+
+
+def _size_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink()) / 1e6
+
+
+def test_the_wheel_without_torch_verifies_an_imported_onnx_in_python_and_node(bare_venv, tmp_path):
+    """Issue #12's "done when": a fresh venv without torch imports a .onnx and verifies it in both
+    runtimes; the worker's npm packages come from `python -m polyonnx setup-node`."""
+    _tiny_onnx(tmp_path / "tiny.onnx")
+    done = _run([bare_venv, "-m", "polyonnx", "export", "tiny.onnx", "-o", "out", "--quantize", "none", "-q"],
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    deps = tmp_path / "jsdeps"
+    setup = _run([bare_venv, "-m", "polyonnx", "setup-node", "--dir", deps, "-q"], cwd=tmp_path)
+    assert setup.returncode == 0, setup.stderr
+    env_deps = {"POLYONNX_NODE_DEPS": str(deps)}
+    checked = subprocess.run([str(bare_venv), "-m", "polyonnx", "verify", "out", "--runtimes", "python,node", "--json",
+                              "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=240,
+                             env={**{k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")},
+                                  **env_deps})
+    assert checked.returncode == 0, checked.stderr + checked.stdout
+    import json
+
+    result = json.loads(checked.stdout)
+    assert result["passed"] and {c["runtime"] for c in result["checks"]} == {"node"}
+    assert all(c["reference"] == "python:fp32" for c in result["checks"])
+    # The sizes issue #12's closing note quotes (printed with -s / -rA).
+    venv_mb = _size_mb(bare_venv.parents[1])
+    print(f"install sizes: venv without torch {venv_mb:.0f} MB, setup-node's node_modules {_size_mb(deps):.0f} MB")
