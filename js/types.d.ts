@@ -65,11 +65,17 @@ export interface Variant extends FileEntry {
   readonly runtimes: readonly ('python' | 'node' | 'web')[];
   readonly verification?: readonly unknown[];
   readonly evaluation?: { readonly metric: string; readonly value: number; readonly samples: number; readonly dataset?: string };
+  /** 'ort': ONNX Runtime's own format (`polyonnx export --edge`), for minimal and mobile builds; absent: ONNX. */
+  readonly format?: 'onnx' | 'ort';
+  /** For an 'ort' variant: the variant it was converted from. */
+  readonly converted_from?: string;
+  /** For an 'ort' variant: the required-operators configuration a minimal ONNX Runtime build needs. */
+  readonly operators_config?: FileEntry;
 }
 
 /** polyonnx.json (shared-schemas/manifest.schema.json); fields used by readers are typed, the rest kept open. */
 export interface Manifest {
-  readonly schema_version: 1;
+  readonly schema_version: 2;
   readonly name: string;
   readonly description?: string;
   readonly created?: string;
