@@ -42,6 +42,7 @@ SKIP_REASONS = {
     "gpu": "needs an NVIDIA GPU and onnxruntime-gpu: scripts/gpu-check.sh runs it where one exists",
     "bench": "a benchmark of minutes: CI runs the same code on a subset (tests/python/test_onnx_backend.py, "
              "test_corpus.py, test_bench.py, tests/js/isolation.test.js)",
+    "ort-build": "compiles ONNX Runtime from an onnxruntime checkout (about an hour): not on CI",
     "ci": "the clone's own set-up and test commands: .ci/run runs exactly these two lines",
     "install": "installs from PyPI/npm into the reader's environment: tests/js/package.test.js and "
                "tests/python/test_package_no_torch.py install the real packages into fresh projects",
@@ -148,12 +149,18 @@ class Workspace:
                 return f"the page did not finish: errors {result['errors']}; console {result['console'][-10:]}"
             return None
         if lang == "json":
-            json.loads(code)
+            try:
+                json.loads(code)
+            except ValueError as e:
+                return f"not valid JSON ({e}): tag an excerpt as text"
             return None
         if lang == "yaml":
             import yaml
 
-            list(yaml.safe_load_all(code))
+            try:
+                list(yaml.safe_load_all(code))
+            except yaml.YAMLError as e:
+                return f"not valid YAML ({e})"
             return None
         return f"no way to run a '{lang}' block: tag output and synopses as text"
 
