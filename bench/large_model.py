@@ -13,6 +13,10 @@ weights in external data, generated chunk by chunk, so building it never holds t
 memory. Each step runs in its own process, so its time and peak RSS (the kernel's ru_maxrss for
 that process, from wait4) are its own:
 
+With `--source torch` the same MLP is an `nn.Module` (three bias-free `nn.Linear`, `torch_mlp`
+below) that `polyonnx export` traces itself: the exporter must write the weights as external data
+(torch.onnx's `external_data=True` above polyonnx._export.EXTERNAL_ABOVE), and there is no build step.
+
 1. build    write big.onnx + big.onnx.data (this process)
 2. export   `polyonnx export big.onnx --quantize none` (import, verification at several batch
             sizes, offline optimization, the Node check); RSS of the Python process, the Node
@@ -40,12 +44,29 @@ WIDTH, OUT = 4096, 16
 CHUNK_ROWS = 512
 
 
+def _hidden(gb: float) -> int:
+    return int(gb * 1e9 / 4 / (2 * WIDTH)) + 1
+
+
+def torch_mlp():
+    """The wide MLP as a PyTorch module, for `polyonnx export bench/large_model.py:torch_mlp`
+    (its size from POLYONNX_LARGE_GB)."""
+    import torch
+
+    hidden = _hidden(float(os.environ.get("POLYONNX_LARGE_GB", "2.2")))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        layers = [torch.nn.Linear(WIDTH, hidden, bias=False), torch.nn.ReLU(),
+                  torch.nn.Linear(hidden, WIDTH, bias=False), torch.nn.ReLU(), torch.nn.Linear(WIDTH, OUT, bias=False)]
+    return torch.nn.Sequential(*layers).eval()
+
+
 def build(folder: Path, gb: float) -> dict:
     """Write the MLP with ``hidden`` chosen so that its weights pass ``gb`` GB."""
     import onnx
     from onnx import TensorProto, helper
 
-    hidden = int(gb * 1e9 / 4 / (2 * WIDTH)) + 1
+    hidden = _hidden(gb)
     folder.mkdir(parents=True, exist_ok=True)
     model_path, data_path = folder / "big.onnx", folder / "big.onnx.data"
     rng = np.random.default_rng(0)
@@ -138,6 +159,8 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
     ap.add_argument("--external-data", action="store_true",
                     help="pass --external-data to export (a small --gb then takes the large model's path)")
+    ap.add_argument("--source", choices=["onnx", "torch"], default="onnx",
+                    help="onnx: import a written .onnx (default); torch: trace the nn.Module (torch_mlp)")
     ap.add_argument("--json", type=Path, help="also write the results to this file")
     args = ap.parse_args(argv)
     free = shutil.disk_usage(args.out.parent if args.out.parent.exists() else "/").free
@@ -146,16 +169,25 @@ def main(argv=None) -> int:
                          f"{3.5 * args.gb:.1f} GB (the source, export's scratch copy and the bundle)")
     shutil.rmtree(args.out, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "python") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    results = {"gb": args.gb, "steps": {}}
+    results = {"gb": args.gb, "source": args.source, "steps": {}}
     try:
         import resource
 
-        t0 = time.perf_counter()
-        results["model"] = build(args.out, args.gb)
-        results["steps"]["build"] = {"seconds": time.perf_counter() - t0,
-                                     "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
         bundle = args.out / "bundle"
-        res = step([sys.executable, "-m", "polyonnx", "export", str(args.out / "big.onnx"), "-o", str(bundle),
+        if args.source == "onnx":
+            t0 = time.perf_counter()
+            results["model"] = build(args.out, args.gb)
+            results["steps"]["build"] = {"seconds": time.perf_counter() - t0,
+                                         "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            source = [str(args.out / "big.onnx")]
+        else:
+            args.out.mkdir(parents=True)
+            hidden = _hidden(args.gb)
+            results["model"] = {"hidden": hidden, "weights_bytes": 4 * (2 * WIDTH * hidden + WIDTH * OUT)}
+            env["POLYONNX_LARGE_GB"] = str(args.gb)
+            source = [f"{Path(__file__).resolve()}:torch_mlp", "--input", f"x:float32[batch,{WIDTH}]", "--dim", "batch=2",
+                      "--output-names", "y"]
+        res = step([sys.executable, "-m", "polyonnx", "export", *source, "-o", str(bundle),
                     "--quantize", "none", "--json", "-q"] + (["--external-data"] if args.external_data else []), env=env)
         manifest = json.loads(res["stdout"])
         results["steps"]["export"] = {"seconds": res["seconds"], "rss": res["rss"]}

@@ -274,10 +274,25 @@ def _dynamic_shapes(model, names, axes) -> tuple:
     return tuple(shapes)
 
 
+# One protobuf message cannot exceed 2 GiB: a model whose weights come near it is written with its
+# weights in a data file beside it (ONNX external data; the pipeline lists and hashes it). Below,
+# one self-contained file (the dynamo exporter would otherwise write model.onnx.data for any size).
+EXTERNAL_ABOVE = int(0.9 * 2**31)
+
+
+def weights_bytes(model) -> int:
+    seen, total = set(), 0
+    for t in list(model.parameters()) + list(model.buffers()):
+        if id(t) not in seen:  # tied weights are stored once
+            seen.add(id(t))
+            total += t.numel() * t.element_size()
+    return total
+
+
 def _export_dynamo(model, args, path: Path, names, output_names, opset, axes) -> None:
     # Positional dynamic_shapes follow forward()'s argument order, which is the inputs' order.
     torch.onnx.export(
-        model, args, str(path), dynamo=True, external_data=False, verbose=False,
+        model, args, str(path), dynamo=True, external_data=weights_bytes(model) > EXTERNAL_ABOVE, verbose=False,
         input_names=names, output_names=output_names, opset_version=opset,
         dynamic_shapes=_dynamic_shapes(model, names, axes), optimize=True,
     )
