@@ -1,7 +1,7 @@
 """Does `--quantize auto` measure latency as a user would see it? (issue #14)
 
 auto times fp32 and every candidate inside the export, one ONNX Runtime session alive at a time
-(autoquant._time_runtime). This exports an example with ``--quantize auto`` and then times fp32
+(autoquant.measure_latency). This exports an example with ``--quantize auto`` and then times fp32
 and the chosen variant again, each **alone in a fresh process** (ONNX Runtime Python: one
 session, ONNX Runtime's default level ALL, the same intra-op threads; Node: a fresh worker with
 one onnxruntime-node session and its default options), on the same feeds (the latency sizes

@@ -15,7 +15,8 @@ The raw side is what a user would write by hand for the same module: ``torch.onn
 (``external_data=False``), the same opset. polyonnx's per-stage seconds (manifest
 ``export.stages``) are printed from its median run.
 
-    .venv/bin/python bench/export_time.py [--example text_transformer] [--runs 3] [--quantize auto] [--json FILE]
+    .venv/bin/python bench/export_time.py [--example text_transformer] [--runs 3] [--quantize auto] \
+        [--before OLD_CHECKOUT] [--json FILE]
 """
 
 from __future__ import annotations
@@ -101,28 +102,31 @@ def main(argv=None) -> int:
     ap.add_argument("--quantize", default="auto")
     ap.add_argument("--opset", type=int, default=20)
     ap.add_argument("--extra", default="", help="extra polyonnx export flags, space-separated")
-    ap.add_argument("--source", type=Path, default=ROOT,
-                    help="the polyonnx checkout to run (default this one; e.g. an older commit's `git archive`, "
-                         "with node_modules linked, for a before/after)")
+    ap.add_argument("--source", type=Path, default=ROOT, help="the polyonnx checkout to run (default this one)")
+    ap.add_argument("--before", type=Path, metavar="DIR",
+                    help="another polyonnx checkout (e.g. an older commit's `git archive`, with node_modules "
+                         "linked) timed in the same rotation, for a before/after under the same load")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args(argv)
     py = sys.executable
-    runs = {"polyonnx": [], "raw": []}
-    stages = []
+    sources = {"polyonnx": args.source.resolve()}
+    if args.before:
+        sources["before"] = args.before.resolve()
+    sides = ["raw", *sources]
+    runs = {side: [] for side in sides}
     loads = [_load()]
-    args.source = args.source.resolve()
     with tempfile.TemporaryDirectory(prefix="polyonnx-export-time-") as tmp:
         for i in range(args.runs):
-            # Alternate which side goes first, so a trend in the machine's load falls on both.
-            order = ("raw", "polyonnx") if i % 2 == 0 else ("polyonnx", "raw")
-            for side in order:
+            # Rotate which side goes first, so a trend in the machine's load falls on every side.
+            for side in sides[i % len(sides):] + sides[:i % len(sides)]:
                 if side == "raw":
-                    r = _timed([py, "-c", _RAW, args.example, str(Path(tmp) / "raw.onnx"), str(args.opset)], args.source)
+                    r = _timed([py, "-c", _RAW, args.example, str(Path(tmp) / "raw.onnx"), str(args.opset)],
+                               sources["polyonnx"])
                 else:
                     out = Path(tmp) / "bundle"
                     r = _timed([py, "-c", _POLYONNX, "export", f"polyonnx.examples:{args.example}", "-o", str(out),
                                 "--force", "--quantize", args.quantize, "--opset", str(args.opset)]
-                               + args.extra.split(), args.source)
+                               + args.extra.split(), sources[side])
                     manifest = json.loads((out / "polyonnx.json").read_text())
                     r["stages"] = manifest["export"].get("stages", [])
                     r["manifest_seconds"] = manifest["export"]["seconds"]
@@ -131,23 +135,27 @@ def main(argv=None) -> int:
                 runs[side].append(r)
                 loads.append(_load())
                 print(f"run {i + 1} {side}: process {r['process']:.2f} s, call {r['call']:.2f} s"
-                      + (f", chose {r['chosen']}" if side == "polyonnx" else ""), file=sys.stderr)
+                      + (f", chose {r['chosen']}" if side != "raw" else ""), file=sys.stderr)
     med = {side: {k: statistics.median(r[k] for r in rs) for k in ("process", "call")} for side, rs in runs.items()}
-    by_call = sorted(runs["polyonnx"], key=lambda r: r["call"])
-    stages = by_call[len(by_call) // 2]["stages"]
     print(f"\n{args.example}, --quantize {args.quantize}, {args.runs} runs each, median "
           f"(1-min load average {min(loads):.1f}-{max(loads):.1f}):")
-    print("| measure | polyonnx s | raw dynamo s | ratio | per run (polyonnx / raw) |")
-    print("|---|---|---|---|---|")
-    for k in ("call", "process"):
-        per = ", ".join(f"{a[k]:.1f}/{b[k]:.1f}" for a, b in zip(runs["polyonnx"], runs["raw"]))
-        print(f"| {k} | {med['polyonnx'][k]:.2f} | {med['raw'][k]:.2f} | {med['polyonnx'][k] / med['raw'][k]:.2f}x | {per} |")
-    print("\npolyonnx's stages (the median run's manifest export.stages):")
-    for s in stages:
-        print(f"  {s['seconds']:7.2f} s  {s['stage']}")
+    print("| side | call s | process s | call / raw | process / raw | per run, call s |")
+    print("|---|---|---|---|---|---|")
+    for side in sides:
+        per = ", ".join(f"{r['call']:.1f}" for r in runs[side])
+        name = {"raw": "raw dynamo torch.onnx.export", "polyonnx": "polyonnx export",
+                "before": f"polyonnx export ({sources.get('before')})"}[side]
+        print(f"| {name} | {med[side]['call']:.2f} | {med[side]['process']:.2f} | "
+              f"{med[side]['call'] / med['raw']['call']:.2f}x | {med[side]['process'] / med['raw']['process']:.2f}x | {per} |")
+    for side in sources:
+        by_call = sorted(runs[side], key=lambda r: r["call"])
+        print(f"\n{side}: stages of its median run (manifest export.stages):")
+        for s in by_call[len(by_call) // 2]["stages"]:
+            print(f"  {s['seconds']:7.2f} s  {s['stage']}")
     if args.json:
         Path(args.json).write_text(json.dumps({"example": args.example, "quantize": args.quantize, "runs": runs,
-                                               "median": med, "load": [min(loads), max(loads)]}, indent=1))
+                                               "median": med, "load": [min(loads), max(loads)],
+                                               "sources": {k: str(v) for k, v in sources.items()}}, indent=1))
     return 0
 
 

@@ -31,15 +31,14 @@ from .feeds import make_feeds
 METHODS = ("MinMax", "Entropy", "Percentile")
 DEFAULT_MAX_DROP = 0.01  # one accuracy point
 EVAL_SAMPLES = 512
-# Latency (see _time_runtime): blocks of about LATENCY_BLOCK_S of timed runs (LATENCY_BLOCK_MIN to
-# LATENCY_BLOCK_MAX runs) after LATENCY_WARMUP untimed ones, one block per variant per round;
-# LATENCY_MIN_ROUNDS rounds, then more for fp32 and undecided contenders while the runtime's
-# LATENCY_BUDGET_S lasts.
+# Latency (see measure_latency): blocks of about LATENCY_BLOCK_S of timed runs (LATENCY_BLOCK_MIN
+# to LATENCY_BLOCK_MAX runs) after LATENCY_WARMUP untimed ones; LATENCY_MIN_ROUNDS rounds for fp32
+# and the contenders, then more only for an open verdict, within LATENCY_BUDGET_S per runtime.
 LATENCY_WARMUP = 3
-LATENCY_BLOCK_S = 0.12
+LATENCY_BLOCK_S = 0.1
 LATENCY_BLOCK_MIN, LATENCY_BLOCK_MAX = 6, 200
 LATENCY_MIN_ROUNDS, LATENCY_MAX_ROUNDS = 2, 8
-LATENCY_BUDGET_S = 3.0
+LATENCY_BUDGET_S = 2.0
 
 
 # The file each kind of quantized variant ships as (the variant is named after its kind).
@@ -336,35 +335,65 @@ def latency_sizes(job) -> dict:
 
 
 def measure_latency(job, cands: list[Candidate], fp32_path: Path, opts: QuantOptions, steps) -> dict:
-    """Median latency per runtime of fp32 and each candidate, each variant timed alone."""
+    """Median latency per runtime of fp32 and each candidate, each variant timed alone.
+
+    One session is alive at a time: a block opens one variant's session in one runtime, warms it
+    up, times runs for about LATENCY_BLOCK_S and closes it before the next block opens. An idle
+    ONNX Runtime session's intra-op threads keep spinning after its runs (measured here: one core
+    for ~40 ms after the last run of text_transformer int8; MEASURED.md: two runtimes alive at once
+    inflated each other's p50 2-3x), so a session left open beside the timed one would tax it.
+
+    Rounds visit every runtime in turn, the variants in alternating order (A B C, C B A, ...), so
+    a change in the machine's load falls on all of them alike. Every variant gets one block per
+    runtime; fp32 and the contenders (candidates accurate enough to be chosen, in auto) get
+    LATENCY_MIN_ROUNDS; after that only contenders whose verdict is still open get more rounds,
+    until the medians' 95% intervals say it (slower than fp32 in some runtime, or faster in every
+    one) or LATENCY_BUDGET_S has passed."""
     sizes = latency_sizes(job)
     feeds = make_feeds(job.inputs, sizes, seed=7)
     variants = {"fp32": fp32_path} | {c.name: c.path for c in cands if c.path is not None}
     # Only where speed decides (auto) and only for candidates accurate enough to be chosen is a
-    # speed-up near 1 worth more rounds; the others' latency is reported as the first rounds measured it.
-    contenders = {c.name for c in cands if c.path is not None and not accuracy_problems(c, opts)} \
-        if opts.mode == "auto" else set()
-    results: dict[str, dict[str, float]] = {}
-    runs: dict[str, dict[str, int]] = {}
-    for runtime in opts.runtimes:
-        t0 = time.perf_counter()
-        try:
-            timings = _time_runtime(runtime, job, variants, feeds, opts.threads, contenders)
-        except PolyonnxError as e:
-            steps.note(f"latency in {runtime} not measured: {e.message}")
-            job.notes.append(f"quantization latency was not measured in {runtime}: {e.message}")
+    # speed-up near 1 worth more rounds; the others' latency is reported as their first block measured it.
+    contenders = [c.name for c in cands if c.path is not None and not accuracy_problems(c, opts)] \
+        if opts.mode == "auto" else []
+    openers = {rt: _node_opener(rt, job, variants, feeds, opts.threads) if rt != "python" else
+               _python_opener(variants, feeds, opts.threads) for rt in opts.runtimes}
+    times = {rt: {v: [] for v in variants} for rt in openers}
+    spent = {rt: 0.0 for rt in openers}
+    active = list(variants)
+    deadline = time.perf_counter() + LATENCY_BUDGET_S * max(1, len(openers))
+    for rnd in range(LATENCY_MAX_ROUNDS):
+        for rt in list(openers):
+            t0 = time.perf_counter()
+            try:
+                for v in (active if rnd % 2 == 0 else active[::-1]):
+                    times[rt][v] += _time_block(openers[rt], v)
+            except PolyonnxError as e:
+                steps.note(f"latency in {rt} not measured: {e.message}")
+                job.notes.append(f"quantization latency was not measured in {rt}: {e.message}")
+                del openers[rt], times[rt], spent[rt]
+                continue
+            spent[rt] += time.perf_counter() - t0
+        if not openers:
+            break
+        if rnd + 1 < LATENCY_MIN_ROUNDS:
+            active = ["fp32", *contenders]
+            if not contenders:
+                break  # nothing to decide by speed (an explicit --quantize, or every candidate refused)
             continue
-        steps.timings.append((f"quantization: latency in {runtime} ({len(variants)} variants)",
-                              time.perf_counter() - t0))
-        for v, ts in timings.items():
-            results.setdefault(v, {})[runtime] = statistics.median(ts)
-            runs.setdefault(v, {})[runtime] = len(ts)
+        active = ["fp32", *(v for v in contenders if _verdict_open({rt: t for rt, t in times.items()}, v))]
+        if len(active) == 1 or time.perf_counter() > deadline:
+            break
+    for rt, sec in spent.items():
+        steps.timings.append((f"quantization: latency in {rt} ({len(variants)} variants, "
+                              f"{sum(len(t) for t in times[rt].values())} timed runs)", sec))
+    results = {v: {rt: statistics.median(times[rt][v]) for rt in times} for v in variants}
     for c in cands:
-        if c.name in results:
+        if c.name in results and results[c.name]:
             c.entry["latency_ms"] = {rt: round(ms, 4) for rt, ms in results[c.name].items()}
             c.entry["speedup"] = {rt: round(results["fp32"][rt] / ms, 3) for rt, ms in results[c.name].items() if ms > 0}
-    return {"latency_sizes": sizes, "fp32": {rt: round(ms, 4) for rt, ms in results.get("fp32", {}).items()},
-            "runs": runs}
+    return {"latency_sizes": sizes, "fp32": {rt: round(ms, 4) for rt, ms in results["fp32"].items()},
+            "runs": {v: {rt: len(times[rt][v]) for rt in times} for v in variants}}
 
 
 def _median_interval(ts: list[float]) -> tuple[float, float]:
@@ -376,56 +405,33 @@ def _median_interval(ts: list[float]) -> tuple[float, float]:
     return s[max(0, int(n / 2 - half))], s[min(n - 1, int(np.ceil(n / 2 + half)))]
 
 
-def _faster_or_not_settled(fp32: list[float], cand: list[float]) -> bool:
-    """Whether the intervals of the two medians say on which side of 1 the speed-up lies."""
-    f_lo, f_hi = _median_interval(fp32)
-    c_lo, c_hi = _median_interval(cand)
-    return f_lo / c_hi > 1.0 or f_hi / c_lo <= 1.0
+def _verdict_open(times: dict[str, dict[str, list[float]]], v: str) -> bool:
+    """Whether candidate ``v``'s speed verdict is still open: it is closed once some runtime's
+    intervals put its speed-up clearly at or below 1 (refused), or every runtime's clearly above 1."""
+    faster_everywhere = True
+    for per_variant in times.values():
+        f_lo, f_hi = _median_interval(per_variant["fp32"])
+        c_lo, c_hi = _median_interval(per_variant[v])
+        if f_hi / c_lo <= 1.0:
+            return False
+        faster_everywhere &= f_lo / c_hi > 1.0
+    return not faster_everywhere
 
 
-def _time_runtime(runtime: str, job, variants: dict[str, Path], feeds: dict, threads: int,
-                  contenders: set = frozenset()) -> dict[str, list[float]]:
-    """Every variant's recorded run times (ms) in ``runtime``, each variant timed alone.
-
-    One session is alive at a time: a block opens one variant's session, warms it up, times runs
-    for about LATENCY_BLOCK_S and closes it before the next variant's block opens. An idle ONNX
-    Runtime session's intra-op threads keep spinning after its runs (MEASURED.md: two runtimes
-    alive at once inflated each other's p50 2-3x), so sessions left open beside the timed one
-    would tax it. Rounds alternate the variants' order (A B C, C B A, ...), so a change in the
-    machine's load falls on all of them alike. Every variant gets one block; fp32 and the
-    ``contenders`` (candidates accurate enough to be chosen) get LATENCY_MIN_ROUNDS; then those
-    whose speed-up is not yet clearly above or below 1 get more rounds, until it is or
-    LATENCY_BUDGET_S has passed."""
-    opener = _python_opener(variants, feeds, threads) if runtime == "python" else \
-        _node_opener(runtime, job, variants, feeds, threads)
-    times: dict[str, list[float]] = {v: [] for v in variants}
-    active = list(variants)
-    deadline = time.perf_counter() + LATENCY_BUDGET_S
-    for rnd in range(LATENCY_MAX_ROUNDS):
-        for v in (active if rnd % 2 == 0 else active[::-1]):
-            run, close = opener(v)
-            try:
-                for _ in range(LATENCY_WARMUP):  # first runs allocate (and for wasm, compile)
-                    run()
-                block_end = time.perf_counter() + LATENCY_BLOCK_S
-                n = 0
-                while n < LATENCY_BLOCK_MAX and (n < LATENCY_BLOCK_MIN or time.perf_counter() < block_end):
-                    times[v].append(run())
-                    n += 1
-            finally:
-                close()
-        if rnd + 1 < LATENCY_MIN_ROUNDS:
-            # The second round, in reverse order, for fp32 and the contenders: a candidate already
-            # refused for accuracy keeps its first block's figure (reported, never decisive).
-            active = ["fp32", *(v for v in variants if v in contenders)]
-            if len(active) == 1:
-                break  # nothing to decide by speed (an explicit --quantize, or every candidate refused)
-            continue
-        open_ = [v for v in variants if v in contenders and not _faster_or_not_settled(times["fp32"], times[v])]
-        if not open_ or time.perf_counter() > deadline:
-            break
-        active = ["fp32", *open_]
-    return times
+def _time_block(opener, v: str) -> list[float]:
+    """One block: ``v``'s session opened alone, LATENCY_WARMUP untimed runs, about LATENCY_BLOCK_S
+    of timed ones (LATENCY_BLOCK_MIN to LATENCY_BLOCK_MAX runs), closed."""
+    run, close = opener(v)
+    try:
+        for _ in range(LATENCY_WARMUP):  # first runs allocate (and for wasm, compile)
+            run()
+        ms: list[float] = []
+        end = time.perf_counter() + LATENCY_BLOCK_S
+        while len(ms) < LATENCY_BLOCK_MAX and (len(ms) < LATENCY_BLOCK_MIN or time.perf_counter() < end):
+            ms.append(run())
+        return ms
+    finally:
+        close()
 
 
 def _python_opener(variants: dict[str, Path], feeds: dict, threads: int):
