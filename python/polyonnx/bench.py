@@ -17,9 +17,10 @@ runtimes alternate, and each runtime's first block rotates, so load from elsewhe
 hits them alike; the ratio's spread is the min-max of the per-block ratios of neighbouring blocks.
 
 Self-check: each row is timed again in a fresh process that opens only that runtime (same
-variant, sizes, threads, warm-up and runs), and the row is flagged when its p50 differs from that
-standalone p50 by more than ``SELF_CHECK_LIMIT`` (10%). A flagged row means the machine was not
-steady while benchmarking: repeat on a quieter machine before quoting it.
+variant, sizes, threads, warm-up and runs), right after the rows of its variant and sizes, and the
+row is flagged when its p50 differs from that standalone p50 by more than ``SELF_CHECK_LIMIT``
+(10%). A flagged row means the machine was not steady while benchmarking: repeat on a quieter
+machine before quoting it. wasm runs in a Node worker started with ``WASM_NODE_ARGS`` (see there).
 
 How each runtime is timed (the ``timing`` field of a result):
 
@@ -277,17 +278,20 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
                     t["ms"] += ms
                     t["rt"] += rt_ms
                     t["blocks"].append(ms)
-            for name, t in timed.items():
-                results.append(_row(name, variant, sizes, batch, threads, runs, t["timing"], t["ms"], t["rt"],
-                                    t["blocks"]))
+            group = [_row(name, variant, sizes, batch, threads, runs, t["timing"], t["ms"], t["rt"], t["blocks"])
+                     for name, t in timed.items()]
+            if self_check:
+                # Right after the rows it checks, not after every row of the run: this machine's speed
+                # drifts by more than 10% over minutes (2 shared vCPUs), and a reference taken minutes
+                # later measured the drift.
+                for row in group:
+                    say(f"self-check: {row['runtime']} {row['variant']} {row['sizes']} alone in a fresh process")
+                    ref = reference_run(bundle.path, row["runtime"], row["variant"], row["sizes"], threads=threads,
+                                        warmup=warmup, runs=runs)
+                    row["self_check"] = _self_check(row["p50_ms"], ref)
+            results += group
     if _wasm_worker is not None:
-        _wasm_worker.close()  # its optimized module is not needed by the fresh processes below
-    if self_check:
-        for row in results:
-            say(f"self-check: {row['runtime']} {row['variant']} {row['sizes']} alone in a fresh process")
-            ref = reference_run(bundle.path, row["runtime"], row["variant"], row["sizes"], threads=threads,
-                                warmup=warmup, runs=runs)
-            row["self_check"] = _self_check(row["p50_ms"], ref)
+        _wasm_worker.close()
     return {
         "bench": "polyonnx bench",
         "bundle": bundle.name,
