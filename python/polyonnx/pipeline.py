@@ -360,7 +360,7 @@ def quantize_variant(graph: Graph, fp32: Variant, stage: Path, opts, ctx: _Conte
         evaluation, fp32_task = aq.measure_accuracy(job, built, fp32.path, opts, fp32_outputs=fp32.outputs) \
             if built else ({}, None)
         if built:
-            ctx.steps.timings.append((f"quantization: accuracy of {len(built)} candidates against fp32",
+            ctx.steps.timings.append((f"quantization: accuracy of {len(built)} candidate{'s' * (len(built) != 1)} against fp32",
                                       time.perf_counter() - t0))
         if opts.mode != "auto":
             opts.runtimes = ("python",)
