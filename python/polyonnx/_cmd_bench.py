@@ -41,6 +41,11 @@ def configure(p) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout instead of the table")
     p.add_argument("--save", metavar="FILE", default=None, help="also write the report as JSON to FILE")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--providers", type=_names, default=None,
+                   help="execution providers for every runtime, in order (e.g. cuda,cpu; default cpu)")
+    p.add_argument("--fallback", choices=["error", "cpu"], default=None,
+                   help="when a provider is missing: skip the runtime with the reason (error, the default) "
+                        "or run it on the CPU and record that")
 
 
 def run(args) -> int:
@@ -52,7 +57,8 @@ def run(args) -> int:
 
     report = bench_bundle(args.bundle, runtimes=args.runtimes, variants=args.variants, batches=args.batch,
                           seqs=args.seq, runs=args.runs, warmup=args.warmup, threads=args.threads,
-                          blocks=args.blocks, self_check=args.self_check,
+                          blocks=args.blocks, self_check=args.self_check, providers=args.providers,
+                          fallback=args.fallback,
                           progress=None if args.quiet else lambda msg: print(f"bench: {msg}", file=sys.stderr))
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     if args.save:

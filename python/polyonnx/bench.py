@@ -112,10 +112,11 @@ def _worker_for_wasm():
     return _wasm_worker
 
 
-def _open(name: str, bundle, variant: str, threads: int | None):
+def _open(name: str, bundle, variant: str, threads: int | None, placement: dict | None = None):
     import polyonnx
 
-    options = {"threads": threads}
+    # placement: {"providers": [...], "fallback": ...} (see _providers), the same option as verify's.
+    options = {"threads": threads, **(placement or {})}
     if name in ("node", "wasm"):
         # ONNX Runtime Python here uses "extended" (runtimes.py); onnxruntime-node would use "all".
         options["session_options"] = {"graphOptimizationLevel": "extended"}
@@ -176,11 +177,11 @@ class _WorkerTimer:
 
 
 def _time_block(name: str, bundle, variant: str, sizes: dict, feeds: dict, *, threads: int, warmup: int,
-                runs: int) -> tuple[str, list[float], list[float]]:
+                runs: int, placement: dict | None = None) -> tuple[str, list[float], list[float]]:
     """Open ``name`` alone, run ``warmup`` untimed runs, time ``runs``, close it.
 
     Returns (timing, ms, round-trip ms)."""
-    rt = _open(name, bundle, variant, threads)
+    rt = _open(name, bundle, variant, threads, placement)
     try:
         timer = (_PythonTimer if name == "python" else _WorkerTimer)(rt, feeds)
         for _ in range(warmup):
@@ -210,8 +211,11 @@ def _row(name, variant, sizes, batch, threads, runs, timing, ms, round_trip, blo
 
 def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=(1,), seqs=None,
                  runs: int = 50, warmup: int | None = None, threads: int | None = None, blocks: int = DEFAULT_BLOCKS,
-                 self_check: bool = True, progress=None) -> dict:
+                 self_check: bool = True, progress=None, providers=None, fallback: str | None = None) -> dict:
     """Benchmark ``bundle`` (a path or Bundle); returns the report (see module docstring).
+
+    ``providers`` / ``fallback``: where every runtime runs (see _providers; default the CPU); each
+    row records the providers its sessions actually ran on.
 
     ``runs`` timed runs per row, cut into ``blocks`` blocks; ``warmup`` untimed runs after each
     load (default: a quarter of a block, at least 2); ``self_check``: time every row again alone
@@ -234,6 +238,12 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
     if missing:
         raise PolyonnxError("bench", f"bundle '{bundle.name}' has no variant(s) {', '.join(map(repr, missing))}",
                             f"use some of {', '.join(bundle.variants)}")
+    placement = {}
+    if providers is not None or fallback is not None:
+        from ._providers import check_request
+
+        names_, policy = check_request(providers, fallback, stage="bench")
+        placement = {"providers": names_, "fallback": policy}
     threads = threads or os.cpu_count() or 1
     blocks = min(blocks, runs)
     per_block = [runs // blocks + (1 if i < runs % blocks else 0) for i in range(blocks)]
@@ -242,6 +252,7 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
     batch = _batch_dim(bundle)
     say = progress or (lambda _msg: None)
     results, skipped = [], []
+    ran_on: dict[tuple[str, str], dict] = {}
     usable = []
     for name in runtimes:
         ok, why = _runtime_ok(name)
@@ -258,7 +269,11 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
                                 "reason": f"variant lists runtimes {allowed}, not '{MANIFEST_NAMES[name]}'"})
                 continue
             try:  # a load failure is a skip, found before any timing
-                _open(name, bundle, variant, threads).close()
+                from .verify import _ran_on
+
+                probe = _open(name, bundle, variant, threads, placement)
+                ran_on[(name, variant)] = _ran_on(probe)
+                probe.close()
                 names.append(name)
             except PolyonnxError as e:
                 skipped.append({"runtime": name, "variant": variant, "reason": str(e)})
@@ -272,14 +287,14 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
                 order = names[b % len(names):] + names[:b % len(names)]
                 for name in order:
                     timing, ms, rt_ms = _time_block(name, bundle, variant, sizes, feeds, threads=threads,
-                                                    warmup=warmup, runs=per_block[b])
+                                                    warmup=warmup, runs=per_block[b], placement=placement)
                     t = timed[name]
                     t["timing"] = timing
                     t["ms"] += ms
                     t["rt"] += rt_ms
                     t["blocks"].append(ms)
             group = [_row(name, variant, sizes, batch, threads, runs, t["timing"], t["ms"], t["rt"], t["blocks"])
-                     for name, t in timed.items()]
+                     | ran_on.get((name, variant), {}) for name, t in timed.items()]
             if self_check:
                 # Right after the rows it checks, not after every row of the run: this machine's speed
                 # drifts by more than 10% over minutes (2 shared vCPUs), and a reference taken minutes
@@ -287,7 +302,7 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
                 for row in group:
                     say(f"self-check: {row['runtime']} {row['variant']} {row['sizes']} alone in a fresh process")
                     ref = reference_run(bundle.path, row["runtime"], row["variant"], row["sizes"], threads=threads,
-                                        warmup=warmup, runs=runs)
+                                        warmup=warmup, runs=runs, placement=placement)
                     row["self_check"] = _self_check(row["p50_ms"], ref)
             results += group
     if _wasm_worker is not None:
@@ -301,6 +316,7 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
                     "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
         "settings": {"runtimes": list(runtimes), "variants": variants, "batches": list(batches),
                      "seqs": list(seqs) if seqs else None, "runs": runs, "warmup": warmup, "threads": threads,
+                     **placement,
                      "blocks": blocks, "isolation": "each runtime alone: its session is open only while it is timed",
                      "self_check_limit": SELF_CHECK_LIMIT if self_check else None},
         "results": results,
@@ -317,12 +333,13 @@ def _self_check(p50: float, ref: dict) -> dict:
     return {"reference_p50_ms": ref["p50_ms"], "over_reference": ratio, "ok": ok}
 
 
-def reference_run(path, runtime: str, variant: str, sizes: dict, *, threads: int, warmup: int, runs: int) -> dict:
+def reference_run(path, runtime: str, variant: str, sizes: dict, *, threads: int, warmup: int, runs: int,
+                  placement: dict | None = None) -> dict:
     """p50 of ``runtime`` timed alone in a fresh Python process (and, for node/wasm, a fresh Node
     worker): the standalone figure a benchmark row must agree with. Returns {"p50_ms": ...} or
     {"error": ...}."""
     args = {"path": str(path), "runtime": runtime, "variant": variant, "sizes": sizes, "threads": threads,
-            "warmup": warmup, "runs": runs}
+            "warmup": warmup, "runs": runs, "placement": placement or {}}
     try:
         done = subprocess.run([sys.executable, "-m", "polyonnx.bench", json.dumps(args)], capture_output=True,
                               text=True, timeout=600)
@@ -343,7 +360,7 @@ def _reference_main(argv: list[str]) -> int:
     bundle = Bundle.load(a["path"])
     feeds = make_feeds(bundle.inputs, a["sizes"], seed=0)
     _, ms, _ = _time_block(a["runtime"], bundle, a["variant"], a["sizes"], feeds, threads=a["threads"],
-                           warmup=a["warmup"], runs=a["runs"])
+                           warmup=a["warmup"], runs=a["runs"], placement=a.get("placement"))
     print(json.dumps({"p50_ms": _percentile(ms, 50)}))
     return 0
 
@@ -407,8 +424,14 @@ def format_report(report: dict) -> str:
     checked = any("self_check" in r for r in report["results"])
     if report["results"]:
         extra = ["alone p50 ms", "self-check"] if checked else []
-        text.append(table(heads + extra, [[cell(r.get(c)) for c in cols] + (check(r) if checked else [])
+        def where(r):  # python[cuda,cpu] when a row ran on more than the CPU, as verify prints it
+            on = r.get("providers") or ["cpu"]
+            return r["runtime"] if on == ["cpu"] else f"{r['runtime']}[{','.join(on)}]"
+
+        text.append(table(heads + extra, [[where(r)] + [cell(r.get(c)) for c in cols[1:]] + (check(r) if checked else [])
                                           for r in report["results"]]))
+        text += [f"{r['runtime']}:{r['variant']} fell back from '{d['provider']}': {d['reason']}"
+                 for r in report["results"] for d in r.get("providers_dropped", [])]
     if report["ratios"]:
         text.append("\np50 over ONNX Runtime Python (same model, threads, optimization level)")
         text.append(table(["runtime", "variant", "sizes", "ratio", "blocks min-max", "target"],

@@ -120,3 +120,18 @@ def test_js_runtimes_take_the_same_option_and_say_where_they_ran(example_bundles
     # A typo is refused before any worker or page starts, with the shared words.
     with pytest.raises(PolyonnxError, match="unknown execution provider"):
         open_runtime(runtime, bundle, providers=["cdua"])
+
+
+def test_bench_takes_the_same_providers_option_and_records_where_each_row_ran(example_bundles, tmp_path, capsys):
+    from polyonnx.cli import main as cli
+
+    out = tmp_path / "bench.json"
+    assert cli(["bench", str(example_bundles / "digits_cnn"), "--runtimes", "python,node", "--variants", "fp32",
+                "--runs", "4", "--blocks", "1", "--no-self-check", "--providers", "coreml,cpu", "--fallback", "cpu",
+                "-q", "--save", str(out)]) == 0
+    assert "fell back from 'coreml'" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["settings"]["providers"] == ["coreml", "cpu"] and report["settings"]["fallback"] == "cpu"
+    assert {r["runtime"] for r in report["results"]} == {"python", "node"}
+    for row in report["results"]:
+        assert row["providers"] == ["cpu"] and [d["provider"] for d in row["providers_dropped"]] == ["coreml"]
