@@ -47,6 +47,8 @@ async function child(dir, variant, pairs, threads) {
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'polyonnx.json'), 'utf8'));
   const file = path.join(dir, manifest.variants[variant].file);
   const options = { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1 };
+  // The same session as polyonnx's: load() takes polyonnx's provider names (providers.json).
+  const polyOptions = { providers: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1 };
   const sides = {
     raw: async () => {
       const t = performance.now();
@@ -57,7 +59,7 @@ async function child(dir, variant, pairs, threads) {
     },
     polyonnx: async () => {
       const t = performance.now();
-      const m = await load(dir, { variant, ...options });
+      const m = await load(dir, { variant, ...polyOptions });
       const ms = performance.now() - t;
       await m.dispose();
       return ms;

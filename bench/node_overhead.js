@@ -47,6 +47,8 @@ async function benchBundle(dir, { loads = 15, runs = 300 } = {}) {
   const variant = manifest.default_variant;
   const file = path.join(dir, manifest.variants[variant].file);
   const options = { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 };
+  // The same session as polyonnx's: load() takes polyonnx's provider names (providers.json).
+  const polyOptions = { providers: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 };
   const O = ort();
 
   // load: raw InferenceSession.create(path) vs polyonnx load(dir), alternating
@@ -58,12 +60,12 @@ async function benchBundle(dir, { loads = 15, runs = 300 } = {}) {
     rawLoad.push(performance.now() - t);
     await s.release();
     t = performance.now();
-    const m = await load(dir, { variant, ...options });
+    const m = await load(dir, { variant, ...polyOptions });
     polyLoad.push(performance.now() - t);
     await m.dispose();
   }
 
-  const model = await load(dir, { variant, ...options });
+  const model = await load(dir, { variant, ...polyOptions });
   const nested = exampleFeeds(manifest);
   const { tensors } = prepareFeeds(nested, manifest.inputs, manifest.dims);
   const typed = Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, { data: t.data, dims: t.dims }]));
