@@ -197,7 +197,8 @@ class Model {
   /** Use load() from 'polyonnx'; this constructor is internal. */
   constructor({ backend, session, manifest, variantName, bundle, sessionOptions, loadMs, report, providers }) {
     this._backend = backend;
-    this._providers = providers;
+    // What the session runs on; a Model built without a choice (a test's) ran on the CPU.
+    this._providers = providers || { providers: ['cpu'], native: ['cpu'], dropped: [] };
     this._report = report;
     this._session = session;
     this._bundle = bundle;

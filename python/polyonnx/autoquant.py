@@ -134,6 +134,17 @@ def _build_dynamic(job, opts: QuantOptions, steps, source: Path, out_dir: Path) 
     return [c]
 
 
+def _rereadable(calibration) -> bool:
+    """Files and callables are read afresh per use, and so is a container (a list of feed dicts:
+    iter() gives a new iterator each time); an iterator or generator can be streamed once."""
+    if isinstance(calibration, (str, Path)) or callable(calibration):
+        return True
+    try:
+        return iter(calibration) is not calibration
+    except TypeError:
+        return False
+
+
 def _build_static(job, opts: QuantOptions, steps, source: Path, out_dir: Path) -> list[Candidate]:
     from . import _quantize as q
 
@@ -147,9 +158,9 @@ def _build_static(job, opts: QuantOptions, steps, source: Path, out_dir: Path) -
                                 "pass --calibration FILE.npz (or a folder of .npz/.npy files), arrays named "
                                 "after the inputs; or use --quantize dynamic")
         return []
-    reusable = isinstance(calibration, (str, Path)) or callable(calibration)
+    reusable = _rereadable(calibration)
     methods = opts.methods if opts.mode == "auto" else opts.methods[:1]
-    if not reusable:
+    if not reusable and len(methods) > 1:
         # A one-shot iterator can be streamed once: calibrate with the first method only.
         methods = methods[:1]
         job.notes.append(f"calibration data was a one-shot iterator: only {methods[0]} calibration was tried")
@@ -250,7 +261,7 @@ def evaluation_set(job, opts: QuantOptions):
         ev = hook()
         return [ev["feeds"]], np.asarray(ev["labels"]), "evaluation", ev.get("metric", "accuracy"), ev["output"]
     calibration = opts.calibration if opts.calibration is not None else getattr(job.torch_model, "polyonnx_calibration", None)
-    if calibration is not None and (isinstance(calibration, (str, Path)) or callable(calibration)):
+    if calibration is not None and _rereadable(calibration):
         feeds, n = [], 0
         for batch in q.calibration_batches(calibration, job.inputs, job.example_dims):
             feeds.append(batch)

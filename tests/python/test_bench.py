@@ -79,8 +79,8 @@ def test_each_runtime_is_timed_with_no_other_runtime_session_open(example_bundle
 
     events, real_open = [], bench._open
 
-    def tracking_open(name, bundle, variant, threads):
-        rt = real_open(name, bundle, variant, threads)
+    def tracking_open(name, bundle, variant, threads, placement=None):
+        rt = real_open(name, bundle, variant, threads, placement)
         events.append(("open", name))
         real_close = rt.close
 
