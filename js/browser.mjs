@@ -11,7 +11,7 @@
 import * as errors from './errors.mjs';
 import * as manifestModule from './manifest.mjs';
 import { toNested, float16FromNumbers, float16ToFloat32 } from './tensor.mjs';
-import { Model, openModel, checkLoadOptions, throwIfAborted } from './model.mjs';
+import { Model, openModel, checkLoadOptions, throwIfAborted, runOnce } from './model.mjs';
 import { fetchBundle } from './bundle-web.mjs';
 import * as backend from './backends/web.mjs';
 import pkg from '../package.json' with { type: 'json' };
@@ -61,23 +61,10 @@ export async function load(url, options = {}) {
 /** load + run + dispose, for one-off use. `options` are load options plus `outputs`. */
 export async function run(url, feeds, options = {}) {
   checkBrowserOptions(options, ['outputs']);
-  const { outputs, ...loadOptions } = options || {};
-  const model = await load(url, loadOptions);
-  try {
-    return await model.run(feeds, { ...(outputs === undefined ? {} : { outputs }),
-      ...(loadOptions.signal ? { signal: loadOptions.signal } : {}) });
-  } finally {
-    await model.dispose();
-  }
+  return runOnce(load, url, feeds, options);
 }
 
-export const manifest = Object.freeze({
-  MANIFEST_NAME: manifestModule.MANIFEST_NAME,
-  SCHEMA_VERSION: manifestModule.SCHEMA_VERSION,
-  validate: manifestModule.validate,
-  problems: manifestModule.problems,
-  variantKind: manifestModule.variantKind,
-});
+export const manifest = manifestModule.PUBLIC;
 
 export const {
   PolyonnxError, ManifestError, IntegrityError, CompatibilityError, FeedError, SessionError,

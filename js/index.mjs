@@ -10,7 +10,7 @@
 import * as errors from './errors.mjs';
 import * as manifestModule from './manifest.mjs';
 import { toNested, float16FromNumbers, float16ToFloat32 } from './tensor.mjs';
-import { Model, openModel, checkLoadOptions } from './model.mjs';
+import { Model, openModel, checkLoadOptions, runOnce } from './model.mjs';
 import { readBundle } from './bundle-node.mjs';
 import { createPool, PoolError } from './pool.mjs';
 import * as backend from './backends/node.mjs';
@@ -34,24 +34,10 @@ export async function load(path, options = {}) {
  */
 export async function run(path, feeds, options = {}) {
   checkLoadOptions(options, ['outputs']);
-  const { outputs, ...loadOptions } = options || {};
-  const model = await load(path, loadOptions);
-  try {
-    // The one signal covers the whole call: the load above and this run.
-    return await model.run(feeds, { ...(outputs === undefined ? {} : { outputs }),
-      ...(loadOptions.signal ? { signal: loadOptions.signal } : {}) });
-  } finally {
-    await model.dispose();
-  }
+  return runOnce(load, path, feeds, options);
 }
 
-export const manifest = Object.freeze({
-  MANIFEST_NAME: manifestModule.MANIFEST_NAME,
-  SCHEMA_VERSION: manifestModule.SCHEMA_VERSION,
-  validate: manifestModule.validate,
-  problems: manifestModule.problems,
-  variantKind: manifestModule.variantKind,
-});
+export const manifest = manifestModule.PUBLIC;
 
 export const {
   PolyonnxError, ManifestError, IntegrityError, CompatibilityError, FeedError, SessionError,

@@ -100,4 +100,7 @@ function selectVariant(manifest, name) {
   return [chosen, manifest.variants[chosen]];
 }
 
-export { MANIFEST_NAME, SCHEMA_VERSION, problems, validate, fromJson, variantKind, selectVariant };
+/** What both entries (index.mjs, browser.mjs) publish as `manifest`. */
+const PUBLIC = Object.freeze({ MANIFEST_NAME, SCHEMA_VERSION, validate, problems, variantKind });
+
+export { MANIFEST_NAME, SCHEMA_VERSION, PUBLIC, problems, validate, fromJson, variantKind, selectVariant };

@@ -347,4 +347,19 @@ function checkRunOptions(runOptions, all, what) {
   return [...new Set(asked)];
 }
 
-export { Model, openModel, checkLoadOptions, checkRunOptions, abortError, throwIfAborted, isSignal };
+/**
+ * load + run + dispose, for one-off use: the body of both entries' run(). `options` are load
+ * options plus `outputs`; one `signal` covers the load and the run.
+ */
+async function runOnce(load, where, feeds, options) {
+  const { outputs, ...loadOptions } = options || {};
+  const model = await load(where, loadOptions);
+  try {
+    return await model.run(feeds, { ...(outputs === undefined ? {} : { outputs }),
+      ...(loadOptions.signal ? { signal: loadOptions.signal } : {}) });
+  } finally {
+    await model.dispose();
+  }
+}
+
+export { Model, openModel, checkLoadOptions, checkRunOptions, abortError, throwIfAborted, isSignal, runOnce };
