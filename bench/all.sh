@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Every serving benchmark with the settings the README reports, one after the other (about 6
-# minutes on 2 cores). Results: bench/results/{overhead,pool,server_load,python_bench,browser_wrapper}.json.
+# Every serving benchmark with the settings the README reports, one after the other (about 9
+# minutes on 2 cores). Results: bench/results/{overhead,load,pool,server_load,python_bench,
+# browser_wrapper,export_time}.json. Not here (minutes to hours each): bench/quantize.py,
+# bench/autoquant_latency.py, bench/large_model.py, bench/onnx_backend.py, bench/corpus.py.
 # Needs the example bundles: .venv/bin/python tests/make_bundles.py build/test-bundles
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +10,7 @@ B="${POLYONNX_EXAMPLE_BUNDLES:-build/test-bundles}"
 [ -f "$B/text_transformer/polyonnx.json" ] || { echo "bench: no bundles in $B; run: .venv/bin/python tests/make_bundles.py build/test-bundles" >&2; exit 2; }
 export POLYONNX_EXAMPLE_BUNDLES="$B"
 echo "== model.run overhead vs raw session.run";  node bench/overhead.js
+echo "== load() vs raw InferenceSession.create";  node bench/load.mjs --bundles "$B" --json bench/results/load.json
 echo "== pool vs one session";                    node bench/pool.js --rounds 3 --requests 256
 echo "== example server under load";              node bench/server_load.js --requests 1000 --duration-s 60
 echo "== runtimes (python, node, wasm)"
@@ -16,3 +19,5 @@ BENCH=(.venv/bin/python -m polyonnx bench)
   --save bench/results/python_bench.json
 echo "== browser wrapper vs raw onnxruntime-web (one Chromium page)"
 .venv/bin/python bench/browser_wrapper.py "$B" --json bench/results/browser_wrapper.json
+echo "== polyonnx export vs the raw exporter (text_transformer, auto)"
+.venv/bin/python bench/export_time.py --runs 3 --json bench/results/export_time.json
