@@ -125,6 +125,18 @@ function toNested(result, options = {}) {
   return build(0);
 }
 
+/**
+ * An onnxruntime Tensor as every backend hands results out: { dtype, dims, data }. float16 is
+ * always its Uint16Array bits, also where the runtime made a Float16Array (Node 24's global one).
+ * `data` defaults to the tensor's own (a WebGPU output passes what it downloaded).
+ */
+function fromOrtTensor(tensor, data = tensor.data) {
+  const F16 = globalThis.Float16Array;
+  const plain = tensor.type === 'float16' && F16 && data instanceof F16
+    ? new Uint16Array(data.buffer, data.byteOffset, data.length) : data;
+  return { dtype: tensor.type, dims: Array.from(tensor.dims), data: plain };
+}
+
 export {
-  DTYPES, product, floatToHalfBits, halfBitsToFloat, float16FromNumbers, float16ToFloat32, toNested,
+  DTYPES, product, floatToHalfBits, halfBitsToFloat, float16FromNumbers, float16ToFloat32, toNested, fromOrtTensor,
 };

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { CompatibilityError, SessionError } from '../errors.mjs';
 import { RUNTIMES, runtimeRange } from '../compat.mjs';
 import { polyonnxNames } from '../providers.mjs';
+import { fromOrtTensor } from '../tensor.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -124,15 +125,6 @@ function toOrtTensor(t) {
   // hand the binding the Uint16Array bits themselves.
   if (t.dtype === 'float16' && !(tensor.data instanceof Uint16Array)) tensor.cpuData = t.data;
   return tensor;
-}
-
-function fromOrtTensor(tensor) {
-  let data = tensor.data;
-  const F16 = globalThis.Float16Array;
-  if (tensor.type === 'float16' && F16 && data instanceof F16) {
-    data = new Uint16Array(data.buffer, data.byteOffset, data.length);
-  }
-  return { dtype: tensor.type, dims: Array.from(tensor.dims), data };
 }
 
 /**

@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 
 import { CompatibilityError, PolyonnxError, SessionError, CODES } from '../errors.mjs';
+import { fromOrtTensor } from '../tensor.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -92,13 +93,7 @@ async function run(session, tensors, fetches, what) {
       'compare with the node runtime on the same feeds; report the bundle and this message', { cause: e });
   }
   const results = {};
-  for (const name of fetches) {
-    const t = out[name];
-    let data = t.data;
-    const F16 = globalThis.Float16Array;
-    if (t.type === 'float16' && F16 && data instanceof F16) data = new Uint16Array(data.buffer, data.byteOffset, data.length);
-    results[name] = { dtype: t.type, dims: Array.from(t.dims), data };
-  }
+  for (const name of fetches) results[name] = fromOrtTensor(out[name]);
   return results;
 }
 

@@ -10,6 +10,7 @@
 
 import * as ortWasm from 'onnxruntime-web/wasm';
 import { CompatibilityError, PolyonnxError, SessionError, CODES } from '../errors.mjs';
+import { fromOrtTensor } from '../tensor.mjs';
 
 export const RUNTIME = 'web';
 // Its key in shared-schemas/providers.json.
@@ -190,10 +191,7 @@ export async function run(session, tensors, fetches, what) {
   for (const name of fetches) {
     const t = out[name];
     // Outputs of a WebGPU session may live on the GPU: bring them to the CPU like every other result.
-    let data = t.location && t.location !== 'cpu' ? await t.getData(true) : t.data;
-    const F16 = globalThis.Float16Array;
-    if (t.type === 'float16' && F16 && data instanceof F16) data = new Uint16Array(data.buffer, data.byteOffset, data.length);
-    results[name] = { dtype: t.type, dims: Array.from(t.dims), data };
+    results[name] = fromOrtTensor(t, t.location && t.location !== 'cpu' ? await t.getData(true) : t.data);
   }
   return results;
 }
