@@ -11,13 +11,15 @@ const ARRAYS = {
   uint64: BigUint64Array, bool: Uint8Array,
 };
 
+// With its dtype, as the Node worker decodes a wire tensor: a feed of the wrong dtype is refused
+// in the same words in the page as in Node and Python (shared-schemas/bad-inputs.json).
 function fromWire(t) {
-  if (t.dtype === 'string') return { data: t.strings, dims: t.shape };
+  if (t.dtype === 'string') return { dtype: t.dtype, data: t.strings, dims: t.shape };
   const bin = atob(t.b64);
   const bytes = new Uint8Array(bin.length); // a fresh, aligned buffer
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
   const A = ARRAYS[t.dtype];
-  return { data: new A(bytes.buffer, 0, bytes.length / A.BYTES_PER_ELEMENT), dims: t.shape };
+  return { dtype: t.dtype, data: new A(bytes.buffer, 0, bytes.length / A.BYTES_PER_ELEMENT), dims: t.shape };
 }
 
 function toWire(r) {

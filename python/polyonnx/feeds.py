@@ -87,6 +87,31 @@ def _position(name: str, dims: tuple, flat: int) -> str:
     return name + "".join(f"[{int(i)}]" for i in np.unravel_index(flat, dims))
 
 
+def _dtype_name(dtype) -> str:
+    """dtype_name, or numpy's own word for a dtype ONNX Runtime JS has none for (complex128...)."""
+    try:
+        return dtype_name(dtype)
+    except PolyonnxError:
+        return str(np.dtype(dtype))
+
+
+def _quoted(names) -> str:
+    return ", ".join(f"'{n}'" for n in names)
+
+
+def check_names(feeds: dict, inputs: list[dict], *, stage: str = "run") -> None:
+    """Every input given, nothing else: js/feeds.mjs's rule and words (shared-schemas/bad-inputs.json)."""
+    expected = [spec["name"] for spec in inputs]
+    missing = [n for n in expected if n not in feeds]
+    unknown = [n for n in feeds if n not in expected]
+    if missing or unknown:
+        parts = ([f"missing input{'s' if len(missing) > 1 else ''} {_quoted(missing)}"] if missing else []) + (
+            [f"unknown input{'s' if len(unknown) > 1 else ''} {_quoted(unknown)}"] if unknown else [])
+        raise FeedError(stage, "; ".join(parts) + f" (the model's inputs are {_quoted(expected)})",
+                        "pass exactly the inputs listed in polyonnx.json, by name",
+                        details={"missing": missing, "unknown": unknown, "expected": expected})
+
+
 def as_arrays(feeds: dict, inputs: list[dict], *, stage: str = "run") -> dict[str, np.ndarray]:
     """The Python runtime's feed conversion, with js/feeds.mjs's rule: plain (nested) lists and
     Python scalars become the input's dtype; an array must already have it. Ragged lists, values
@@ -99,7 +124,8 @@ def as_arrays(feeds: dict, inputs: list[dict], *, stage: str = "run") -> dict[st
             arr = np.asarray(value)
             same = arr.dtype == want or (dtype == "string" and arr.dtype.kind in "OUS")
             if not same:
-                raise FeedError(stage, f"input '{name}' is a {arr.dtype} array, but the model expects {dtype}",
+                # js/feeds.mjs's words: the dtype names are ONNX Runtime's in both languages.
+                raise FeedError(stage, f"input '{name}' is {_dtype_name(arr.dtype)}, but the model expects {dtype}",
                                 f"convert it first, e.g. x.astype(np.{want.name})" if dtype != "string"
                                 else "pass an array of str", details={"input": name, "expected": dtype})
             out[name] = arr

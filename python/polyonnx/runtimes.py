@@ -20,7 +20,7 @@ from . import _browser
 from ._node import WorkerSession
 from .bundle import Bundle
 from .errors import FeedError, IntegrityError, PolyonnxError
-from .feeds import as_arrays, check_feeds
+from .feeds import as_arrays, check_feeds, check_names
 
 # Runtime name -> the word a variant's `runtimes` list uses for it in polyonnx.json.
 MANIFEST_NAMES = {"python": "python", "node": "node", "wasm": "web", "browser": "web"}
@@ -35,13 +35,7 @@ def _check_feed_names(name: str, feeds: dict, inputs: list[dict]) -> None:
     if not isinstance(feeds, dict):
         raise FeedError(f"{name} run", f"feeds must be a dict keyed by input name, given {type(feeds).__name__}",
                         f"pass {{{', '.join(f'{n!r}: ...' for n in expected)}}} (inputs are matched by name)")
-    missing = [n for n in expected if n not in feeds]
-    unknown = [n for n in feeds if n not in expected]
-    if missing or unknown:
-        parts = ([f"missing input(s) {', '.join(map(repr, missing))}"] if missing else []) + (
-            [f"unknown input(s) {', '.join(map(repr, unknown))}"] if unknown else [])
-        raise FeedError(f"{name} run", "; ".join(parts) + f" (the model's inputs are {', '.join(map(repr, expected))})",
-                        "pass exactly the inputs listed in polyonnx.json, by name")
+    check_names(feeds, inputs, stage=f"{name} run")
 
 
 def _check_external_data_listed(bundle: Bundle, variant: str, path) -> None:

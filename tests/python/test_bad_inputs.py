@@ -115,11 +115,31 @@ def test_a_bad_bundle_raises_the_catalogued_error(case, tiny, tmp_path):
         Bundle.load(folder).model_path(None, check=True)
 
 
+@pytest.fixture(scope="module")
+def embed_runtimes(tiny):
+    """The embed bundle open in every runtime Python drives (one session each, for all cases)."""
+    from polyonnx.runtimes import available
+
+    opened = {}
+    for name in ("python", "node", "wasm", "browser"):
+        ok, why = available(name)
+        if not ok:
+            pytest.fail(f"{name} is not available here, so the contract cannot be checked in it: {why}")
+        opened[name] = polyonnx.runtime(name, Bundle.load(tiny["embed"]), threads=1)
+    yield opened
+    for rt in opened.values():
+        rt.close()
+
+
+@pytest.mark.parametrize("runtime", ["python", "node", "wasm", "browser"])
 @pytest.mark.parametrize("case", _cases("python-api"))
-def test_bad_feeds_raise_the_catalogued_error_in_the_python_runtime(case, tiny):
-    rt = polyonnx.runtime("python", Bundle.load(tiny["embed"]), threads=1)
-    with pytest.raises(_error_class(case["expect"]["python"])):
-        rt.run(_feeds(case["input"]["feeds"]))
+def test_bad_feeds_raise_the_catalogued_error_in_the_same_words_in_every_runtime(case, runtime, embed_runtimes):
+    with pytest.raises(errors.PolyonnxError) as err:
+        embed_runtimes[runtime].run(_feeds(case["input"]["feeds"]))
+    if runtime == "python":
+        assert isinstance(err.value, _error_class(case["expect"]["python"]))
+    assert err.value.code == case["expect"]["js"]
+    assert err.value.message == case["expect"]["message"]
 
 
 def _decode_wire(inp: dict):
