@@ -46,7 +46,7 @@ function errorBody(err, host = 'worker') {
 // Codes with a class of their own; any other E_ code comes back as a PolyonnxError with that code.
 const CLASSES = {
   E_MANIFEST: errors.ManifestError, E_INTEGRITY: errors.IntegrityError, E_COMPAT: errors.CompatibilityError,
-  E_FEED: errors.FeedError, E_SESSION: errors.SessionError,
+  E_FEED: errors.FeedError, E_SESSION: errors.SessionError, [errors.CODES.PROVIDER]: errors.CompatibilityError,
 };
 
 /**

@@ -48,6 +48,7 @@ const CODES = Object.freeze({
   OPTIONS: 'E_OPTIONS', // an unknown or ill-typed option, an unknown output name
   DISPOSED: 'E_DISPOSED', // the model was disposed
   ABORTED: 'E_ABORTED', // the caller's AbortSignal fired (load, model.run, pool.run)
+  PROVIDER: 'E_PROVIDER', // an execution provider asked for is missing or cannot start (a CompatibilityError)
 });
 
 export { PolyonnxError, ManifestError, IntegrityError, CompatibilityError, FeedError, SessionError, CODES };

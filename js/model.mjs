@@ -136,7 +136,7 @@ async function createWithFallback(backend, chosen, fallback, bytes, externalData
     return await backend.createSession(bytes, externalData, opts, what);
   } catch (e) {
     const extra = chosen.value.providers.filter((p) => p !== 'cpu');
-    if (fallback !== 'cpu' || !e || e.code !== 'E_PROVIDER' || !extra.length) throw e;
+    if (fallback !== 'cpu' || !e || e.code !== CODES.PROVIDER || !extra.length) throw e;
     const cpu = PROVIDERS.cpu[providerRuntime(backend)];
     chosen.value = { providers: ['cpu'], native: [cpu], dropped: [...chosen.value.dropped,
       ...extra.map((p) => ({ provider: p, reason: `ONNX Runtime could not start '${p}': ${e.reason || e.message}` }))] };
@@ -354,12 +354,15 @@ function checkRunOptions(runOptions, all, what) {
 async function runOnce(load, where, feeds, options) {
   const { outputs, ...loadOptions } = options || {};
   const model = await load(where, loadOptions);
+  const signal = loadOptions.signal;
   try {
-    return await model.run(feeds, { ...(outputs === undefined ? {} : { outputs }),
-      ...(loadOptions.signal ? { signal: loadOptions.signal } : {}) });
+    return await model.run(feeds, { ...(outputs === undefined ? {} : { outputs }), ...(signal ? { signal } : {}) });
   } finally {
-    await model.dispose();
+    // dispose() waits for the run inside ONNX Runtime; an aborted call rejects at once (as
+    // model.run does) and the session is released when that run ends.
+    if (signal && signal.aborted) model.dispose().catch(() => {});
+    else await model.dispose();
   }
 }
 
-export { Model, openModel, checkLoadOptions, checkRunOptions, abortError, throwIfAborted, isSignal, runOnce };
+export { Model, openModel, checkLoadOptions, checkRunOptions, abortError, throwIfAborted, isSignal, runOnce, deepFreeze };

@@ -17,7 +17,7 @@ import { Worker } from 'node:worker_threads';
 
 import { PolyonnxError, CODES } from './errors.mjs';
 import { prepareFeeds } from './feeds.mjs';
-import { checkLoadOptions, checkRunOptions } from './model.mjs';
+import { checkLoadOptions, checkRunOptions, deepFreeze } from './model.mjs';
 import { readBundle } from './bundle-node.mjs';
 import { reviveError as revive } from './error-body.mjs';
 
@@ -138,14 +138,6 @@ function callerBuffers(feeds) {
   return out;
 }
 
-function deepFreeze(o) {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
-  }
-  return o;
-}
-
 function shapeKey(tensors) {
   return Object.values(tensors).map((t) => t.dims.slice(1).join('x')).join('|');
 }
@@ -207,30 +199,11 @@ function childExecArgv(argv) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (/^-[a-zA-Z]*[ep]$/.test(a) || a === '--eval' || a === '--print') i++; // the flag, then its code
-    else if (!/^--(eval|print|input-type|test|inspect|watch)/.test(a)) out.push(a);
+    else if (/^--(test-name-pattern|test-skip-pattern|test-reporter|test-reporter-destination|test-concurrency|test-shard|test-timeout)$/.test(a)) {
+      i++; // a test runner flag whose value is the next argument (node --test --test-name-pattern X)
+    } else if (!/^--(eval|print|input-type|test|inspect|watch)/.test(a)) out.push(a);
   }
   return out;
-}
-
-/** An AbortSignal, or anything shaped like one (another realm's, a polyfill's). */
-function isSignal(v) {
-  return Boolean(v) && typeof v === 'object' && typeof v.aborted === 'boolean' && typeof v.addEventListener === 'function';
-}
-
-/**
- * pool.run's options as { signal, rest }: the signal is the pool's to watch; the rest go through
- * model.run's own check (checkRunOptions), so both refuse the same mistakes alike.
- */
-function splitSignal(runOptions) {
-  if (!runOptions || typeof runOptions !== 'object' || Array.isArray(runOptions) || !('signal' in runOptions)) {
-    return { signal: undefined, rest: runOptions };
-  }
-  const { signal, ...rest } = runOptions;
-  if (signal !== undefined && !isSignal(signal)) {
-    throw new PolyonnxError('run', `run option signal is ${signal === null ? 'null' : typeof signal}`,
-      'pass an AbortSignal (new AbortController().signal), or leave signal out', { code: CODES.OPTIONS });
-  }
-  return { signal, rest };
 }
 
 /** E_ABORTED, as model.run and load reject for an aborted signal; the signal's reason is the cause. */
@@ -254,6 +227,8 @@ class Pool {
     this.manifest = deepFreeze(structuredClone(bundle.manifest));
     this.inputs = this.manifest.inputs;
     this.outputs = this.manifest.outputs;
+    this._outputNames = this.outputs.map((o) => o.name);
+    this._sortedOutputs = [...this._outputNames].sort();
     this.variant = null; // set when the first worker has loaded (the default variant unless asked)
     this._opts = options.pool;
     this._loadOptions = options.load;
@@ -357,7 +332,10 @@ class Pool {
       for (const req of batch.reqs) this._settle(req, null, err());
     }
     if (this._closing) {
+      // No replacement while closing: with no worker left, what waits in the queue is failed now
+      // (it would never be dispatched, and close() would never resolve).
       slot.dead = true;
+      if (this._slots.every((s) => s.dead)) this._failQueue(new Error(`worker ${slot.index} ${why} while the pool was closing`));
       this._maybeDrained();
       return;
     }
@@ -387,12 +365,12 @@ class Pool {
    * arrays too), so changing an array after run() returns does not change what runs.
    */
   async run(feeds, runOptions) {
-    const { signal, rest } = splitSignal(runOptions);
     if (this._closing) {
       throw new PoolError('run', `${this._what} is closed`, 'create a new pool (await createPool(path))',
         { code: POOL_CODES.CLOSED });
     }
-    const fetches = this._fetches(rest);
+    const fetches = this._fetches(runOptions); // checks `signal` too, in model.run's words
+    const signal = runOptions ? runOptions.signal : undefined;
     if (signal && signal.aborted) throw abortError(signal, this._what, 'before it was queued');
     const { tensors } = prepareFeeds(feeds, this.inputs, this.manifest.dims);
     if (this._slots.every((s) => s.dead)) {
@@ -569,7 +547,9 @@ class Pool {
   /** model.run's own `outputs` check (js/model.mjs), so both refuse the same mistakes alike. */
   _fetches(runOptions) {
     // Sorted so that equal sets share a batch key; results are keyed by name, so order is free.
-    return [...checkRunOptions(runOptions, this.outputs.map((o) => o.name), this._what)].sort();
+    // Without `outputs` (the common call) the sorted list is made once, not per run.
+    const asked = checkRunOptions(runOptions, this._outputNames, this._what);
+    return asked === this._outputNames ? this._sortedOutputs : [...asked].sort();
   }
 
   /** Counters since the pool started, and the current queue. */

@@ -10,7 +10,6 @@ import { CompatibilityError, PolyonnxError, CODES } from './errors.mjs';
 export const FALLBACKS = Object.freeze(['error', 'cpu']);
 export const PROVIDERS = TABLE.providers;
 
-const PROVIDER_CODE = 'E_PROVIDER';
 const repr = (v) => `'${v}'`;
 
 function optionsError(stage, message, fix) {
@@ -74,7 +73,7 @@ export function chooseProviders(providers, fallback, runtime, available, stage =
     throw new CompatibilityError(stage, dropped.map((d) => d.reason).join('; '),
       'install a build with that provider (e.g. onnxruntime-gpu for cuda), '
       + "or pass fallback 'cpu' to run on the CPU instead",
-      { code: PROVIDER_CODE, details: { providers: names, available: have } });
+      { code: CODES.PROVIDER, details: { providers: names, available: have } });
   }
   if (dropped.length && !kept.includes('cpu')) kept.push('cpu');
   // The same runtime name twice (cpu and wasm are both 'wasm' in a browser) is asked for once.

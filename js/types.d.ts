@@ -43,8 +43,8 @@ export interface FileEntry {
 }
 
 export interface Quantization {
-  readonly method: 'none' | 'dynamic' | 'static' | 'fp16';
-  readonly weight_type?: 'int8' | 'uint8' | 'float16';
+  readonly method: 'none' | 'dynamic' | 'static' | 'int4' | 'fp16';
+  readonly weight_type?: 'int8' | 'uint8' | 'int4' | 'float16';
   readonly activation_type?: 'int8' | 'uint8' | 'float16';
   readonly format?: 'QDQ' | 'QOperator';
   readonly calibrate_method?: 'MinMax' | 'Entropy' | 'Percentile';
@@ -54,6 +54,9 @@ export interface Quantization {
   readonly calibration_samples?: number;
   readonly quantized_nodes?: number;
 }
+
+/** What a variant is, as manifest.variantKind() and model.info().kind say. */
+export type VariantKind = 'fp32' | 'int8' | 'int4' | 'fp16';
 
 export interface Variant extends FileEntry {
   readonly external_data?: readonly FileEntry[];
@@ -90,6 +93,8 @@ export interface Manifest {
   readonly export: { readonly source: 'torch' | 'onnx'; readonly strategy: string; readonly attempts: readonly unknown[]; readonly [k: string]: unknown };
   readonly notes?: readonly string[];
   readonly parity?: { readonly checks: readonly unknown[]; readonly updated?: string };
+  /** Every quantization candidate's figures (schema: $defs/quantization_report). */
+  readonly quantization_report?: { readonly [k: string]: unknown };
 }
 
 /** Typed arrays polyonnx accepts and returns. float16 is a Uint16Array of IEEE half bits. */
@@ -193,7 +198,7 @@ export interface ModelInfo {
   readonly name: string;
   readonly variant: string;
   readonly variants: readonly string[];
-  readonly kind: 'fp32' | 'int8' | 'fp16';
+  readonly kind: VariantKind;
   readonly bundle: string;
   readonly file: string;
   readonly bytes: number;
@@ -265,7 +270,7 @@ export declare const manifest: {
   /** Every reason the manifest is invalid, as 'path: message'; [] when valid. */
   problems(manifest: unknown): string[];
   /** The tolerances.json key of a variant. */
-  variantKind(variant: Variant): 'fp32' | 'int8' | 'fp16';
+  variantKind(variant: Variant): VariantKind;
 };
 
 /** Stable error codes (messages may be reworded; codes are not). */

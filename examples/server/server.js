@@ -46,9 +46,12 @@ const FLAGS = {
 };
 // Flags whose value is a word, with the words allowed.
 const CHOICES = { '--isolation': ['isolation', 'process', ['process', 'thread']] };
+// One set of defaults for the command line and for startServer() (the pool's own default,
+// isolation 'thread', would otherwise win for a server started from code).
+const defaults = () => Object.fromEntries([...Object.values(FLAGS), ...Object.values(CHOICES)].map(([k, v]) => [k, v]));
 
 function parseArgs(argv) {
-  const opts = Object.fromEntries([...Object.values(FLAGS), ...Object.values(CHOICES)].map(([k, v]) => [k, v]));
+  const opts = defaults();
   let bundle = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -243,7 +246,8 @@ async function handleV2(req, res, path, ctx) {
     }
     const body = await readBody(req, ctx.maxBody);
     const request = oip.decodeInferRequest(body, req.headers['inference-header-content-length'], ctx.pool.manifest);
-    const results = await ctx.pool.run(request.feeds, request.outputs === undefined ? undefined : { outputs: request.outputs });
+    const results = await ctx.pool.run(request.feeds, { ...(request.outputs === undefined ? {} : { outputs: request.outputs }),
+      signal: clientGone(res) });
     const { headers, body: out } = oip.encodeInferResponse(results, ctx.pool.manifest, request);
     res.writeHead(200, { ...headers, 'content-length': out.length });
     return res.end(out);
@@ -256,12 +260,35 @@ async function handleV2(req, res, path, ctx) {
 }
 
 /**
+ * A signal that fires when the client goes away before its answer was written: its request then
+ * leaves the pool's queue (or its answer is dropped) instead of holding a slot and a worker.
+ */
+function clientGone(res) {
+  const controller = new AbortController();
+  res.on('close', () => {
+    if (!res.writableEnded) controller.abort(new Error('the client closed the connection'));
+  });
+  return controller.signal;
+}
+
+/** JSON numbers for an output; an int64 beyond 2^53 cannot be one, which is the server's limit, not the client's fault. */
+function jsonOutput(name, r) {
+  try {
+    return toNested(r, { int64: 'number' });
+  } catch (e) {
+    if (e.code !== 'E_OPTIONS') throw e;
+    throw new HttpError(500, 'E_OUTPUT', `output '${name}' holds an int64 that JSON numbers cannot carry exactly (${e.reason})`,
+      'ask POST /v2/models/NAME/infer with binary_data output (the binary tensor extension) for exact int64 values');
+  }
+}
+
+/**
  * Start the server; resolves to { server, pool, url, close() }.
  * @param {string} bundle bundle folder
  * @param {object} opts see FLAGS (port 0 picks a free port)
  */
 async function startServer(bundle, opts = {}) {
-  const o = { ...Object.fromEntries(Object.values(FLAGS)), ...opts };
+  const o = { ...defaults(), ...opts };
   const poolOptions = {
     maxQueue: o.maxQueue, timeoutMs: o.timeoutMs, maxBatch: o.maxBatch, maxDelayMs: o.maxDelayMs, isolation: o.isolation,
   };
@@ -283,9 +310,10 @@ async function startServer(bundle, opts = {}) {
       if (url.pathname === '/health') return send(res, 200, { status: 'ok', stats: pool.stats() });
       if (url.pathname === '/model') return send(res, 200, modelInfo(pool));
       const body = parseRunBody((await readBody(req, o.maxBody)).toString('utf8'));
-      const results = await pool.run(body.feeds, body.outputs === undefined ? undefined : { outputs: body.outputs });
+      const results = await pool.run(body.feeds, { ...(body.outputs === undefined ? {} : { outputs: body.outputs }),
+        signal: clientGone(res) });
       const outputs = {};
-      for (const [name, r] of Object.entries(results)) outputs[name] = toNested(r, { int64: 'number' });
+      for (const [name, r] of Object.entries(results)) outputs[name] = jsonOutput(name, r);
       return send(res, 200, { outputs });
     } catch (err) {
       if (res.headersSent) return res.destroy();

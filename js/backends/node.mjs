@@ -8,7 +8,7 @@
 
 import { createRequire } from 'node:module';
 
-import { CompatibilityError, SessionError } from '../errors.mjs';
+import { CompatibilityError, SessionError, CODES } from '../errors.mjs';
 import { RUNTIMES, runtimeRange } from '../compat.mjs';
 import { polyonnxNames } from '../providers.mjs';
 import { fromOrtTensor } from '../tensor.mjs';
@@ -69,23 +69,6 @@ function availableProviders() {
   return polyonnxNames(RUNTIME, providers().map((b) => b.name));
 }
 
-function providerName(p) {
-  return typeof p === 'string' ? p : p && p.name;
-}
-
-function checkProviders(requested) {
-  const known = providers();
-  for (const p of requested) {
-    const name = providerName(p);
-    if (!known.some((k) => k.name === name)) {
-      throw new CompatibilityError('load',
-        `execution provider '${name}' is not in this onnxruntime-node build `
-        + `(it has ${known.map((k) => `'${k.name}'`).join(', ')})`,
-        "load with providers: ['cpu'], or fallback: 'cpu'", { code: 'E_PROVIDER', details: { provider: name } });
-    }
-  }
-}
-
 /**
  * @param {Uint8Array} modelBytes the model file, already checked against its sha256
  * @param {{path: string, data: Uint8Array}[]} externalData the external data files, already checked
@@ -93,8 +76,8 @@ function checkProviders(requested) {
  * @param {string} what e.g. "variant 'fp32' of bundle 'mlp'", for messages
  */
 async function createSession(modelBytes, externalData, sessionOptions, what) {
+  // Chosen by providers.mjs from availableProviders(): names this build lists.
   const requested = sessionOptions.executionProviders || ['cpu'];
-  checkProviders(requested);
   const options = { ...sessionOptions, executionProviders: requested };
   // From the bytes that were hashed, not from the path: what was checked is what is loaded.
   if (externalData.length) options.externalData = externalData;
@@ -102,14 +85,14 @@ async function createSession(modelBytes, externalData, sessionOptions, what) {
     return await ort().InferenceSession.create(modelBytes, options);
   } catch (e) {
     const msg = String(e && e.message ? e.message : e);
-    const names = requested.map(providerName);
+    const names = requested;
     const nonCpu = names.filter((n) => n !== 'cpu');
     // A provider that the build lists but cannot start (e.g. 'cuda' without its libraries).
     if (nonCpu.length && /provider|cuda|tensorrt|webgpu|\.so|library/i.test(msg)) {
       throw new CompatibilityError('load',
         `${what}: ONNX Runtime could not start execution provider(s) ${nonCpu.map((n) => `'${n}'`).join(', ')} (${msg})`,
         "install that provider's libraries, or load with fallback: 'cpu' (or providers: ['cpu'])",
-        { code: 'E_PROVIDER', cause: e, details: { providers: names } });
+        { code: CODES.PROVIDER, cause: e, details: { providers: names } });
     }
     throw new SessionError('load', `${what}: ONNX Runtime could not create a session (${msg})`,
       'check that the bundle loads in Python (`python -m polyonnx verify`), and report the file and this message',

@@ -7,7 +7,7 @@
 
 import { createRequire } from 'node:module';
 
-import { CompatibilityError, PolyonnxError, SessionError, CODES } from '../errors.mjs';
+import { PolyonnxError, SessionError, CODES } from '../errors.mjs';
 import { fromOrtTensor } from '../tensor.mjs';
 
 const require = createRequire(import.meta.url);
@@ -59,13 +59,7 @@ function configure({ numThreads } = {}) {
 }
 
 async function createSession(modelBytes, externalData, sessionOptions, what) {
-  const requested = (sessionOptions.executionProviders || ['cpu']).map((p) => (typeof p === 'string' ? p : p.name));
-  const other = requested.filter((p) => p !== 'cpu' && p !== 'wasm');
-  if (other.length) {
-    throw new CompatibilityError('load',
-      `execution provider(s) ${other.map((p) => `'${p}'`).join(', ')} are not available in onnxruntime-web inside Node`,
-      "load with providers: ['wasm'] (or 'cpu', the same thing here)", { code: 'E_PROVIDER', details: { providers: requested } });
-  }
+  // providers.mjs chose from availableProviders() (cpu and wasm, both 'wasm' here).
   const options = { ...sessionOptions, executionProviders: ['wasm'] };
   if (externalData.length) options.externalData = externalData;
   try {

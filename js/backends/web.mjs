@@ -90,31 +90,17 @@ export function configure({ wasmPaths, intraOpNumThreads } = {}) {
   settings.reason = plan.reason;
 }
 
-function providerName(p) {
-  return typeof p === 'string' ? p : p && p.name;
-}
-
+// `names` were chosen by providers.mjs from availableProviders() (wasm, and webgpu only where
+// navigator.gpu exists), so only the WebGPU build's import can still fail here.
 async function buildFor(names, what) {
-  const other = names.filter((n) => !['cpu', 'wasm', 'webgpu'].includes(n));
-  if (other.length) {
-    throw new CompatibilityError('load',
-      `${what}: execution provider(s) ${other.map((n) => `'${n}'`).join(', ')} are not offered by polyonnx in the browser`,
-      "load with providers: ['wasm'] (the default; 'cpu' means the same), or ['webgpu', 'wasm']",
-      { code: 'E_PROVIDER', details: { providers: names } });
-  }
   if (!names.includes('webgpu')) return builds.wasm;
-  if (!globalThis.navigator || !globalThis.navigator.gpu) {
-    throw new CompatibilityError('load', `${what}: this browser has no WebGPU (navigator.gpu is missing)`,
-      "load with providers: ['wasm'] or fallback: 'cpu', or use a browser with WebGPU enabled",
-      { code: 'E_PROVIDER', details: { providers: names } });
-  }
   if (!builds.webgpu) {
     try {
       builds.webgpu = { ort: await import('onnxruntime-web/webgpu'), started: false };
     } catch (e) {
       throw new CompatibilityError('load', `${what}: could not import 'onnxruntime-web/webgpu' (${e && e.message ? e.message : e})`,
         "add it to the page's import map (e.g. \"onnxruntime-web/webgpu\": \"/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs\"), "
-        + "or load with providers: ['wasm'] or fallback: 'cpu'", { code: 'E_PROVIDER', cause: e });
+        + "or load with providers: ['wasm'] or fallback: 'cpu'", { code: CODES.PROVIDER, cause: e });
     }
   }
   return builds.webgpu;
@@ -134,13 +120,13 @@ function prepareEnv(build) {
  * @param {string} what e.g. "variant 'fp32' of bundle 'mlp'", for messages
  */
 export async function createSession(modelBytes, externalData, sessionOptions, what) {
-  const names = (sessionOptions.executionProviders || ['cpu']).map(providerName);
+  const names = sessionOptions.executionProviders || ['wasm'];
   const build = await buildFor(names, what);
   if (settings.numThreads === undefined) configure({});
   prepareEnv(build);
   // Threads are the wasm module's (env.wasm.numThreads above), not a per-session setting.
   const { intraOpNumThreads, interOpNumThreads, ...rest } = sessionOptions;
-  const options = { ...rest, executionProviders: names.map((n) => (n === 'cpu' ? 'wasm' : n)) };
+  const options = { ...rest, executionProviders: names };
   if (externalData.length) options.externalData = externalData;
   try {
     const inner = await build.ort.InferenceSession.create(modelBytes, options);

@@ -186,3 +186,20 @@ test('run options: signal must be an AbortSignal, and unknown run options are re
     (e) => e.code === 'E_OPTIONS' && /AbortSignal/.test(e.message));
   await model.dispose();
 });
+
+test('the one-off run() rejects as soon as its signal fires, not when the run inside ONNX Runtime ends', async () => {
+  const { readBundle, openModel, runOnce } = await modules();
+  const gate = deferred();
+  const backend = fakeBackend({ run: () => gate.promise });
+  const bundle = await readBundle(scratchBundle('mlp'));
+  const controller = new AbortController();
+  const call = runOnce((where, options) => openModel(bundle, options, backend), 'mlp', FEEDS, { signal: controller.signal });
+  while (backend.calls.running === 0) await new Promise((r) => setImmediate(r));
+  controller.abort();
+  // The run is still held inside the backend: the call must settle anyway.
+  await assert.rejects(call, (e) => e.code === 'E_ABORTED');
+  assert.deepEqual(backend.calls.released, [], 'the session is not released under a running run');
+  gate.resolve();
+  for (let i = 0; i < 100 && !backend.calls.released.length; i++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(backend.calls.released, [1], 'released once that run ended');
+});

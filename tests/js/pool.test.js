@@ -318,3 +318,26 @@ test('batching is on only when every input and output has the same named dim at 
   assert.equal(batchDimOf([spec('x', ['batch', 3]), spec('z', ['n', 3])], [spec('y', ['batch'])]), null, 'inputs disagree');
   assert.equal(batchDimOf([spec('x', ['seq'])], [spec('y', ['seq', 4]), spec('s', [])]), null, 'a scalar output');
 });
+
+test('a worker that crashes while the pool closes fails what is still queued, and close() resolves', async () => {
+  const pool = await createPool(exampleBundle('digits_cnn'), { workers: 1, maxBatch: 1, timeoutMs: 0 });
+  const px = { pixels: { data: new Float32Array(64), dims: [1, 1, 8, 8] } };
+  await pool.run(px);
+  pool._testNextBatch({ crash: 'exit' });
+  const first = pool.run(px);
+  const queued = pool.run(px);
+  const closed = pool.close();
+  await expectCode(first, 'E_WORKER');
+  await expectCode(queued, 'E_WORKER');
+  await closed; // with no worker left and no replacement while closing, it used to wait forever
+});
+
+test('a provider error inside a pool worker comes back as the CompatibilityError load() throws', async () => {
+  const { CompatibilityError, load } = require('../../js/index.cjs');
+  const direct = await load(exampleBundle('digits_cnn'), { providers: ['cuda'], logSeverityLevel: 4 }).then(() => null, (e) => e);
+  const pooled = await createPool(exampleBundle('digits_cnn'), { workers: 1, providers: ['cuda'], logSeverityLevel: 4 })
+    .then((p) => p.close().then(() => null), (e) => e);
+  assert.ok(direct instanceof CompatibilityError && direct.code === 'E_PROVIDER', String(direct));
+  assert.ok(pooled instanceof CompatibilityError, `the pool gave ${pooled && pooled.name}: ${pooled}`);
+  assert.equal(pooled.code, 'E_PROVIDER');
+});

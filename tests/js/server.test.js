@@ -134,3 +134,14 @@ test('the example server answers 503 when its queue is full', async () => {
     await stopped;
   }
 });
+
+test('a server started from code gets the command line defaults: pool workers in child processes', async () => {
+  const { startServer } = require('../../examples/server/server');
+  const { exampleBundle } = require('./_helpers');
+  const srv = await startServer(exampleBundle('digits_cnn'), { port: 0, workers: 1 });
+  try {
+    assert.equal(srv.pool.stats().isolation, 'process');
+  } finally {
+    await srv.close();
+  }
+});

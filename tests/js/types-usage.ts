@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const nested = toNested(logits);
   const asNumbers = toNested(logits, { int64: 'number' });
   const info = model.info();
-  const kind: 'fp32' | 'int8' | 'fp16' = info.kind;
+  const kind: 'fp32' | 'int8' | 'int4' | 'fp16' = info.kind;
   await model.dispose();
 
   const bits: Uint16Array = float16FromNumbers([1, 2.5]);
