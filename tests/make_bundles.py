@@ -21,7 +21,7 @@ QUANTIZE = {"digits_cnn": "static", "text_transformer": "dynamic"}
 # (Editing the CLI, the runtimes or the benches does not re-export the examples.)
 EXPORT_SOURCES = ("pipeline.py", "_capture.py", "_plan.py", "_dims.py", "_upgrade.py", "_export.py", "_graph.py",
                   "_ort.py", "_quantize.py", "autoquant.py", "_spec.py", "feeds.py", "compare.py", "manifest.py",
-                  "bundle.py", "verify.py", "_version.py")
+                  "bundle.py", "verify.py", "_version.py", "_external.py", "_edge.py", "_providers.py")
 
 
 def source_digest() -> str:

@@ -537,10 +537,9 @@ class _Capturer:
                 self.notes.append(f"upgraded from opset {self.upgrade['from_opset']} to {self.upgrade['to_opset']}: "
                                   f"{self.upgrade['reason']}; checked against onnx's reference evaluator")
             inputs, all_dims = _import_inputs(model, user_inputs)
-            for spec in inputs:
-                if spec.name in value_ranges:
-                    apply_range(spec, value_ranges[spec.name])
             self.spec = ExportSpec(inputs=inputs, dims=all_dims, class_axes=dict(class_axes))
+            # The same rule as a PyTorch export's: a range for an input the graph lacks is an error.
+            _apply_user_ranges(self.spec, value_ranges)
             self._bound_indices(model, negative=True)
             arbitrary = []
             for spec in inputs:

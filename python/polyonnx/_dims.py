@@ -14,6 +14,7 @@ against PyTorch or ONNX Runtime.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -215,28 +216,36 @@ def discover(dims: dict[str, Dim], probe: Probe, where: str, *, on_probe=None,
     return out
 
 
-# Upward probes for a maximum: the example times these factors, as long as the inputs stay affordable.
-_MAX_FACTORS = (2, 4, 8, 16)
+# Upward probes for a maximum: the example doubled while the inputs stay affordable, up to 16x the
+# example or _MAX_PROBE_SIZE, whichever is larger (real position tables have 512, 1024, 2048 rows:
+# a fixed 16x from a seq example of 16 missed BERT's 512), and while one probe stays cheap.
+_MAX_PROBE_SIZE = 4096
+_MAX_PROBE_SECONDS = 5.0
 
 
 def _discover_max(dim: Dim, run, fits, where: str) -> Dim:
-    """A maximum the model has (a position-embedding table of 128 rows: seq 129 fails) found by
-    probing up to 16x the example, then bisecting between the last size that ran and the first that
+    """A maximum the model has (a position-embedding table of 512 rows: seq 513 fails) found by
+    doubling the example, then bisecting between the last size that ran and the first that
     failed. Beyond what was probed nothing is claimed: no max is recorded."""
     if dim.max is not None or dim.given("max") or dim.example == 0:
         return dim
     m, e = dim.multiple_of, dim.example
+    top = max(16 * e, _MAX_PROBE_SIZE)
     last_ok, fail = e, None
-    for f in _MAX_FACTORS:
-        size = (e * f // m) * m
-        if size <= last_ok or not fits(size):
+    factor = 2
+    while True:
+        size = (e * factor // m) * m
+        if size <= last_ok or size > top or not fits(size):
             break
+        started = time.perf_counter()
         err = run(size)
-        if err is None:
-            last_ok = size
-        else:
+        if err is not None:
             fail = (size, err)
             break
+        last_ok = size
+        if time.perf_counter() - started > _MAX_PROBE_SECONDS:
+            break  # the next, twice as large, would cost more than a probe should
+        factor *= 2
     if fail is None:
         return dim
     lo_k, hi_k = _boundary(last_ok // m, fail[0] // m, m, run)  # lo_k runs, hi_k fails

@@ -100,7 +100,9 @@ def relax(dims: Mapping[str, Dim], sizes: Mapping[str, int], why: str) -> dict[s
         if n < lo and not dim.given("min"):
             lo, origin["min"] = n, f"{n} {why}"
         if hi is not None and n > hi and not dim.given("max"):
-            hi, origin["max"] = None, f"{n} {why}"
+            # No max any more: no origin for one either (the manifest would explain a bound it lacks).
+            hi = None
+            origin.pop("max", None)
         if m > 1 and n % m and not dim.given("multiple_of"):
             m = 1
             origin.pop("multiple_of", None)

@@ -20,7 +20,6 @@ import errno
 import os
 import platform
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ import numpy as np
 from . import _external
 from . import manifest as _manifest
 from ._capture import Graph, capture_onnx, capture_torch, failure_text, read_feed_sets, run_check, summary
-from ._progress import Steps, silent
+from ._progress import Steps, log, silent
 from ._version import __version__
 from .autoquant import MODES
 from .bundle import Bundle, recover_leftovers, sha256_file, staging_folder
@@ -394,8 +393,10 @@ def quantize_variant(graph: Graph, fp32: Variant, stage: Path, opts, ctx: _Conte
             report["chosen"] = None
             report["summary"] = f"{name} not shipped: it {chosen.entry['reason']}"
             ctx.notes.append(report["summary"])
+            # Without progress lines it would go unseen: a warning on the `polyonnx` logger (which
+            # library callers can route or silence), besides the manifest's notes.
             if not ctx.steps.enabled:
-                print(f"warning: {report['summary']}", file=sys.stderr)
+                log.warning(report["summary"])
             st["result"] = "rejected: " + report["summary"]
             return None, report
         if chosen.kind == "int8" and chosen.quantization.get("method") == "static":

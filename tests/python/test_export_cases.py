@@ -244,3 +244,15 @@ def test_extended_optimization_is_verified_and_runs_in_node(tmp_path):
     with torch.inference_mode():
         ref = model(torch.from_numpy(ids)).numpy()
     np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-3)
+
+
+def test_a_range_for_an_input_an_imported_graph_lacks_is_refused_like_in_an_export(tmp_path):
+    from onnx import TensorProto, helper, save
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu", [x], [y])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), str(tmp_path / "m.onnx"))
+    with pytest.raises(polyonnx.PolyonnxError, match="--range names unknown input 'typo'"):
+        polyonnx.export(str(tmp_path / "m.onnx"), out=tmp_path / "b", value_ranges={"typo": [0, 1]}, progress=False)
+    assert not (tmp_path / "b").exists()
