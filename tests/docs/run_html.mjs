@@ -31,7 +31,11 @@ try {
   const deadline = Date.now() + timeout;
   while (Date.now() < deadline && !errors.length) {
     done = await page.evaluate(() => window.__snippetDone === true);
-    if (done) break;
+    if (done) {
+      // What the snippet started but did not await (a rejection, a late error) still counts.
+      await new Promise((r) => setTimeout(r, 300));
+      break;
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 } finally {

@@ -14,8 +14,8 @@ order, as a reader would type them:
 - ``text``: output and synopses, not code.
 
 ``polyonnx`` resolves in the workspace through ``node_modules/polyonnx`` (a link to this checkout).
-The example bundles a doc uses without exporting are copied into ``bundles/`` first, so only the
-exports a doc shows are run. A block that cannot run on any CI machine (it needs Docker or a GPU)
+The example bundles a doc declares on its "Examples below use:" line are copied into ``bundles/``
+first (a doc's own exports are run as shown). A block that cannot run on any CI machine (it needs Docker or a GPU)
 says so in its info string (``sh skip=docker``); only the reasons in ``SKIP_REASONS`` are allowed.
 """
 
@@ -50,6 +50,7 @@ SKIP_REASONS = {
 NOT_CODE = {"text", "console", "output", ""}
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```\s*$", re.S | re.M)
 EXPORT_TARGET = re.compile(r"-o\s+bundles/([A-Za-z0-9_]+)")
+USES = "Examples below use: "
 
 
 def blocks(path: Path) -> list[dict]:
@@ -86,10 +87,14 @@ class Workspace:
         for name in ("onnxruntime-node", "onnxruntime-web", "onnxruntime-common", "@types/node"):
             if (ROOT / "node_modules" / name).exists():
                 (modules / name).symlink_to(ROOT / "node_modules" / name)
+        # Only the example bundles the doc says it uses (its "Examples below use:" line, which
+        # also tells the reader how to make them) and does not export itself: a doc relying on
+        # one it never names fails here, as it would for a reader.
         exported = set(EXPORT_TARGET.findall(doc_text))
-        for src in sorted(p for p in bundles.iterdir() if (p / "polyonnx.json").is_file()):
-            if src.name not in exported:
-                shutil.copytree(src, path / "bundles" / src.name)
+        declared = {n for line in doc_text.splitlines() if line.startswith(USES)
+                    for n in re.findall(r"bundles/([A-Za-z0-9_]+)", line)}
+        for name in sorted(declared - exported):
+            shutil.copytree(bundles / name, path / "bundles" / name)
         self._server = None
         self._n = 0
 
@@ -180,6 +185,13 @@ def test_the_readme_is_at_most_160_lines():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 160
 
 
+def test_every_fence_in_the_docs_is_a_block_the_runner_sees():
+    # An indented or ~~~ fence would be a snippet nobody runs: each ``` line opens or closes a block.
+    for doc in DOCS:
+        fences = [ln for ln in doc.read_text(encoding="utf-8").splitlines() if ln.lstrip().startswith(("```", "~~~"))]
+        assert len(fences) == 2 * len(blocks(doc)), f"{doc.name}: {len(fences)} fence lines, {len(blocks(doc))} blocks parsed"
+
+
 def _runnable(path: Path):
     return [b for b in _code_blocks(path) if "skip" not in b["attrs"]]
 
@@ -189,13 +201,11 @@ def test_every_snippet_in_the_doc_runs(doc, example_bundles, tmp_path):
     if not shutil.which("node"):
         pytest.fail("node is not on PATH: the docs' JS snippets need it (scripts/setup.sh installs the rest)")
     ws = Workspace(tmp_path / "workspace", example_bundles, doc.read_text(encoding="utf-8"))
-    ran = 0
     try:
         for block in _code_blocks(doc):
             if "skip" in block["attrs"]:
                 continue
             result = ws.run(block)
-            ran += 1
             where = f"{doc.relative_to(ROOT)}:{block['line']} ({block['lang']} block)"
             if isinstance(result, str):
                 pytest.fail(f"{where}: {result}\n{block['code']}")
@@ -204,4 +214,3 @@ def test_every_snippet_in_the_doc_runs(doc, example_bundles, tmp_path):
                             f"--- stdout ---\n{result.stdout[-3000:]}\n--- stderr ---\n{result.stderr[-3000:]}")
     finally:
         ws.close()
-    assert ran == len(_runnable(doc))

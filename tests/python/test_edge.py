@@ -85,15 +85,14 @@ def test_export_verified_the_ort_variant_against_fp32(edge_bundle):
     checks = bundle.variants["ort"]["verification"]
     assert [c["reference"] for c in checks] == ["python:fp32"] and all(c["passed"] for c in checks)
     node = [c for c in bundle.manifest.get("parity", {}).get("checks", []) if c["variant"] == "ort"]
-    if available("node")[0]:
-        assert node and all(c["passed"] for c in node)
+    assert available("node")[0], "node is not available here: the export's Node check cannot be checked"
+    assert node and all(c["passed"] for c in node)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_ort_variant_gives_onnx_runtime_pythons_answers_for_the_onnx_file(edge_bundle, runtime):
     ok, why = available(runtime)
-    if not ok:
-        pytest.skip(why)
+    assert ok, f"{runtime} is not available here: {why}"
     bundle, _ = edge_bundle
     feeds = {"x": np.random.default_rng(3).normal(size=(5, IN)).astype(np.float32)}
     reference = ort.InferenceSession(str(bundle.path / "model.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
@@ -111,8 +110,8 @@ def test_a_changed_ort_file_is_refused_in_every_runtime(edge_bundle, tmp_path):
     data[-9] ^= 0xFF
     (copy / "model.ort").write_bytes(bytes(data))
     for runtime in RUNTIMES:
-        if not available(runtime)[0]:
-            continue
+        ok, why = available(runtime)
+        assert ok, f"{runtime} is not available here, so 'every runtime' cannot be checked: {why}"
         with pytest.raises(PolyonnxError) as err:
             open_uncached(runtime, copy, "ort")
         assert getattr(err.value, "code", None) == "E_INTEGRITY", (runtime, err.value)

@@ -114,8 +114,7 @@ def test_int4_matches_fp32_within_the_int4_tolerance(int4_bundle, python_outputs
 @pytest.mark.parametrize("runtime", ["node", "wasm", "browser"])
 def test_int4_runs_in_each_js_runtime_like_in_python(int4_bundle, feeds, python_outputs, runtime):
     ok, why = {"node": (NODE_OK, NODE_WHY), "wasm": (WASM_OK, WASM_WHY)}.get(runtime) or _browser.browser_available()
-    if not ok:
-        pytest.skip(why)
+    assert ok, f"{runtime} is not available here: {why}"
     tol = tolerance("int4", runtime)
     with polyonnx.runtime(runtime, int4_bundle, variant="int4") as rt:
         got = rt.run(feeds)
