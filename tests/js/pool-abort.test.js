@@ -33,16 +33,24 @@ test('an already aborted signal rejects at once and queues nothing', async () =>
   }
 });
 
+/** Polls until `ready()` holds (the pool's own counters), instead of guessing how long dispatch takes. */
+async function until(ready, what, ms = 10000) {
+  const end = Date.now() + ms;
+  while (!ready()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await sleep(5);
+  }
+}
+
 test('a request aborted while queued leaves the queue and never runs', async () => {
   const pool = await createPool(exampleBundle('digits_cnn'), { workers: 1, maxBatch: 1 });
   try {
     pool._testNextBatch({ delayMs: 400 }); // keeps the only worker busy with the first request
     const first = pool.run(pixels(1));
-    await sleep(50);
+    await until(() => pool.stats().inFlight === 1, 'the first request is in the worker');
     const controller = new AbortController();
     const second = pool.run(pixels(2), { signal: controller.signal });
     const secondDone = second.then(() => 'answered', (e) => e);
-    await sleep(20);
     assert.equal(pool.stats().queued, 1);
     controller.abort();
     const err = await secondDone;
@@ -67,20 +75,21 @@ test('a request aborted while its batch runs rejects at once; the batch still an
   const model = await load(bundle);
   const pool = await createPool(bundle, { workers: 1, maxBatch: 8, maxDelayMs: 100 });
   try {
-    pool._testNextBatch({ delayMs: 600 });
+    pool._testNextBatch({ delayMs: 3000 }); // long enough that "at once" cannot be the batch ending
     const controller = new AbortController();
     const a = pool.run(pixels(1), { signal: controller.signal });
     const aDone = a.then(() => 'answered', (e) => e);
     const b = pool.run(pixels(2), { signal: new AbortController().signal });
-    await sleep(250); // the batch (a + b) has left the queue and waits in the worker
-    assert.equal(pool.stats().inFlight, 2);
+    await until(() => pool.stats().inFlight === 2, 'the batch (a + b) has left the queue and waits in the worker');
+    const bDone = b.then(() => 'batch done', () => 'batch done');
     const t0 = performance.now();
     controller.abort();
+    // "At once": a settles while its batch (held 3 s in the worker) is still running.
+    assert.notEqual(await Promise.race([aDone, bDone]), 'batch done', 'the abort waited for the batch');
     const err = await aDone;
     const waited = performance.now() - t0;
     assert.ok(isAbort(err, false));
     assert.match(err.message, /while its batch ran/);
-    assert.ok(waited < 200, `the abort answered after ${waited.toFixed(0)} ms, not at once`);
     const ob = await b;
     const ref = await model.run(pixels(2));
     const cmp = compareOutput(ob.logits, ref.logits, tolerance('fp32', 'node'), model.outputs[0].class_axis);
