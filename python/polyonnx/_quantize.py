@@ -46,16 +46,30 @@ DYNAMIC_OP_TYPES = ["MatMul", "Gemm", "Gather"]
 MIN_QUANTIZABLE_SHARE = 0.5
 
 
-def quantizable_share(model_path: Path, op_types=DYNAMIC_OP_TYPES) -> float:
-    """Share of the graph's float weight elements (2-D or larger) that feed ``op_types`` nodes."""
+def weight_shares(model_path: Path) -> dict[str, float]:
+    """Per op type, the share of the graph's float weight elements (2-D or larger) its nodes read,
+    largest first (one load serves every candidate's check and its "not built" reason)."""
     model = onnx.load(str(model_path))
     sizes = {i.name: int(np.prod(i.dims)) for i in model.graph.initializer
              if i.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16) and len(i.dims) >= 2}
     total = sum(sizes.values())
     if not total:
-        return 0.0
-    used = {n for node in model.graph.node if node.op_type in op_types for n in node.input if n in sizes}
-    return sum(sizes[n] for n in used) / total
+        return {}
+    by_op: dict[str, set] = {}
+    for node in model.graph.node:
+        by_op.setdefault(node.op_type, set()).update(n for n in node.input if n in sizes)
+    shares = {op: sum(sizes[n] for n in names) / total for op, names in by_op.items() if names}
+    return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
+
+
+def quantizable_share(shares: dict[str, float], op_types=DYNAMIC_OP_TYPES) -> float:
+    """The share of the weights ``op_types`` nodes read (a weight read by two op types counts for each)."""
+    return min(1.0, sum(v for op, v in shares.items() if op in op_types))
+
+
+def holders_text(shares: dict[str, float]) -> str:
+    """Where the weights are, for a "not built" reason: e.g. 'Gemm 98%, Conv 2%'."""
+    return ", ".join(f"{op} {v:.0%}" for op, v in list(shares.items())[:3]) or "no float weights"
 
 
 def _pre_process(src: Path, dst: Path) -> Path:

@@ -12,6 +12,8 @@ measures its one candidate the same way, and ships it when it is accurate enough
 
 from __future__ import annotations
 
+import functools
+
 import json
 import os
 import shutil
@@ -119,14 +121,28 @@ def _not_built(name: str, kind: str, quantization: dict, reason: str) -> Candida
     return c
 
 
+def _weight_shares(source: Path) -> dict[str, float]:
+    """The source graph's weight shares; dynamic and int4 both ask, the graph is read once."""
+    return _shares_of(str(source), source.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _shares_of(path: str, _mtime_ns: int) -> dict[str, float]:
+    from . import _quantize as q
+
+    return q.weight_shares(Path(path))
+
+
 def _build_dynamic(job, opts: QuantOptions, steps, source: Path, out_dir: Path) -> list[Candidate]:
     from . import _quantize as q
 
-    share = q.quantizable_share(source)
+    shares = _weight_shares(source)
+    share = q.quantizable_share(shares)
     if share < q.MIN_QUANTIZABLE_SHARE:
         return [_not_built("dynamic-int8", "int8", {"method": "dynamic", "weight_type": "int8",
                                                      "op_types": list(q.DYNAMIC_OP_TYPES)},
-                           f"MatMul/Gemm/Gather hold {share:.0%} of the weights (convolutions and recurrent ops stay "
+                           f"MatMul/Gemm/Gather hold {share:.0%} of the weights, which are in {q.holders_text(shares)} "
+                           "(convolutions and recurrent ops stay "
                            "fp32 under dynamic int8: ConvInteger was 4x slower here and has no onnxruntime-web "
                            "int8 kernel); use --quantize static with --calibration data to quantize convolutions")]
     c = Candidate("dynamic-int8", "int8", path=out_dir / "dynamic-int8.onnx")
@@ -183,11 +199,13 @@ def _build_static(job, opts: QuantOptions, steps, source: Path, out_dir: Path) -
 def _build_int4(job, opts: QuantOptions, steps, source: Path, out_dir: Path) -> list[Candidate]:
     from . import _quantize as q
 
-    share = q.quantizable_share(source, q.INT4_OP_TYPES)
+    shares = _weight_shares(source)
+    share = q.quantizable_share(shares, q.INT4_OP_TYPES)
     if share < q.MIN_QUANTIZABLE_SHARE:
         return [_not_built("int4", "int4", {"method": "int4", "weight_type": "int4", "op_types": list(q.INT4_OP_TYPES)},
-                           f"MatMul/Gather hold {share:.0%} of the weights (int4 is weight-only block quantization "
-                           "of MatMul and embedding tables; convolutions and recurrent ops would stay fp32)")]
+                           f"MatMul/Gather hold {share:.0%} of the weights, which are in {q.holders_text(shares)} "
+                           "(int4 is weight-only block quantization of MatMul and embedding tables; every other op "
+                           "would stay fp32)")]
     c = Candidate("int4", "int4", path=out_dir / "int4.onnx")
     c.quantization = q.weight_only_int4(source, c.path)
     return [c]
