@@ -89,8 +89,9 @@ def user_feeds(case: Case, sizes: dict, seed: int = 0) -> dict:
 
 # --- Hugging Face transformers, random init --------------------------------------------------------
 VOCAB = 1000
-# Tiny widths, but the position tables real checkpoints have (BERT 512, GPT-2 1024): a table found
-# only because it is small would not be found on a real model.
+# Tiny widths, but the 512-row position table real BERT checkpoints have (GPT-2's config maps
+# max_position_embeddings to n_positions, so it gets 512 rows too): a table found only because it
+# is small would not be found on a real model.
 TINY_TEXT = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                  max_position_embeddings=512)
 
@@ -182,7 +183,7 @@ HF_CASES = [
     _text("hf-albert", "AlbertConfig", "AlbertModel", {"embedding_size": 16}),
     _text("hf-electra", "ElectraConfig", "ElectraModel", {"embedding_size": 16}),
     _text("hf-gpt2", "GPT2Config", "GPT2LMHeadModel",
-          {"n_embd": 32, "n_layer": 2, "n_head": 2, "n_positions": 1024, "bos_token_id": 0,
+          {"n_embd": 32, "n_layer": 2, "n_head": 2, "bos_token_id": 0,
            "eos_token_id": 0}, pick="logits"),
     _text("hf-t5-encoder", "T5Config", "T5EncoderModel",
           {"d_model": 32, "d_kv": 16, "d_ff": 64, "num_layers": 2, "num_heads": 2}),
