@@ -532,6 +532,7 @@ class _Capturer:
                                   "they are weights, not inputs, and were dropped from the inputs")
             test_sets = _test_data_sets(path, model)
             given = list(self.given_sets) + [("test_data", f) for f in test_sets]
+            original = model
             model, self.upgrade = _upgrade.load_for_ort(model, [f for _, f in given])
             if self.upgrade:
                 self.notes.append(f"upgraded from opset {self.upgrade['from_opset']} to {self.upgrade['to_opset']}: "
@@ -627,6 +628,9 @@ class _Capturer:
                 self.plan = self.plan.without(i for i, _, _ in dropped)
                 self.notes.append(f"{len(dropped)} generated feed sets do not run (e.g. at {dropped[0][1]}: "
                                   f"{one_line(dropped[0][2])}) and were dropped; the given feeds were verified")
+            if self.upgrade:
+                # The conversion, checked at every planned size (not only the feeds it was chosen on).
+                self.upgrade = _upgrade.check_plan(original, self.references, self.plan_feeds, self.plans, self.upgrade)
             self.output_specs = self._derive_outputs(graph=model)
             self._save_with_shapes(model, {s.name: s.shape for s in inputs} | {o["name"]: o["shape"] for o in self.output_specs},
                                    source)

@@ -73,6 +73,44 @@ def load_for_ort(model: onnx.ModelProto, feed_sets: list[dict[str, np.ndarray]],
         "the converted .onnx (polyonnx verifies it against your feeds)")
 
 
+def check_plan(original: onnx.ModelProto, upgraded_outputs: list[dict], feed_sets: list[dict], sizes: list[dict],
+               upgrade: dict, stage: str = "export (import)") -> dict:
+    """The upgraded graph's outputs at every planned size (``upgraded_outputs``, from ONNX Runtime)
+    against the original graph in onnx's reference evaluator on the same feeds: ``load_for_ort``
+    could only check the feeds it had before the plan existed, and a conversion can be right at one
+    size and wrong at another (PRelu-6's slope broadcasts by axis). Returns ``upgrade`` with the
+    sizes checked and the worst difference; raises VerificationError at the first disagreement.
+    Sizes the reference evaluator itself cannot run are listed, not held against the graph."""
+    from onnx.reference import ReferenceEvaluator
+
+    evaluator = ReferenceEvaluator(original)
+    names = [o.name for o in original.graph.output]
+    checked, unchecked, worst = [], [], upgrade.get("max_abs")
+    for f, got, at in zip(feed_sets, upgraded_outputs, sizes):
+        try:
+            want = dict(zip(names, evaluator.run(None, _graph_feeds(original, f))))
+        except Exception as e:  # noqa: BLE001 - the reference's own limits are not the graph's fault
+            unchecked.append(f"{at} ({condense(e)})")
+            continue
+        for name, ref in want.items():
+            if name not in got:
+                continue
+            diff, why = compare(got[name], ref)
+            if why:
+                raise VerificationError(
+                    stage, f"the graph upgraded from opset {upgrade['from_opset']} to {upgrade['to_opset']} differs "
+                    f"from the original in onnx's reference evaluator at sizes {at}: output '{name}' {why}",
+                    "re-export the model from its source at opset 18 or later, or give the dims constraints that "
+                    "exclude these sizes (--dim NAME=SIZE,min=N,max=N,multiple_of=N)")
+            if diff is not None:
+                worst = diff if worst is None else max(worst, diff)
+        checked.append(at)
+    out = dict(upgrade, max_abs=worst, checked_sizes=len(checked))
+    if unchecked:
+        out["unchecked"] = "; ".join(unchecked)[:REASON_LIMIT]
+    return out
+
+
 def load_error(model: onnx.ModelProto) -> str | None:
     """ONNX Runtime's reason for refusing ``model`` (optimizations off), one line; None when it loads."""
     if _graph.too_large(model):

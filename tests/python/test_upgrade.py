@@ -126,3 +126,31 @@ def test_comparison_treats_nan_as_equal_and_integers_exactly():
     assert _upgrade.compare(nan, nan.copy()) == (0.0, None)
     assert _upgrade.compare(np.array([1, 2]), np.array([1, 3]))[1] is not None
     assert _upgrade.compare(np.ones(3, np.float32), np.ones(4, np.float32))[1].startswith("shape")
+
+
+def test_an_import_checks_the_upgraded_graph_at_every_planned_size(tmp_path):
+    import shutil
+
+    import polyonnx
+
+    src = tmp_path / "case"
+    shutil.copytree(AVGPOOL, src)
+    bundle = polyonnx.export(str(src / "model.onnx"), out=tmp_path / "b", quantize="none", verify=False, progress=False)
+    record = bundle.manifest["export"]["upgrade"]
+    plans = len(next(iter(bundle.dims.values()))["verified"]) if bundle.dims else 1
+    assert record["checked_sizes"] >= plans >= 1
+
+
+def test_a_conversion_wrong_at_a_planned_size_only_is_refused_by_the_plan_check():
+    model, feeds, _ = _case(AVGPOOL)
+    upgraded, record = _upgrade.load_for_ort(model, [feeds])
+    # ONNX Runtime's outputs of the upgraded graph at two "planned" feed sets, the second spoiled:
+    # what a conversion right on load_for_ort's feeds and wrong elsewhere would give.
+    other = {k: v * 0.5 for k, v in feeds.items()}
+    right = [_run_in_ort(upgraded, f) for f in (feeds, other)]
+    wrong = [right[0], {k: v + 1.0 for k, v in right[1].items()}]
+    ok = _upgrade.check_plan(model, right, [feeds, other], [{"n": 1}, {"n": 2}], record)
+    assert ok["checked_sizes"] == 2 and ok["max_abs"] is not None
+    with pytest.raises(VerificationError) as err:
+        _upgrade.check_plan(model, wrong, [feeds, other], [{"n": 1}, {"n": 2}], record)
+    assert "at sizes {'n': 2}" in err.value.message and "reference evaluator" in err.value.message
