@@ -1,7 +1,7 @@
 // A bundle at a URL (browsers): fetch and validate polyonnx.json, then get a variant's files from
 // the Cache API (keyed by sha256) or the network, with progress and an abort signal, and check
-// each against its recorded size, then its sha256 (SubtleCrypto, while onnxruntime-web builds the
-// session: model.mjs). The browser twin of bundle-node.mjs, with the same shape:
+// each against its recorded size, then its sha256 (SubtleCrypto: a large file's in a worker, while
+// onnxruntime-web builds the session: model.mjs). The browser twin of bundle-node.mjs, with the same shape:
 // { manifest, where, dir, readVariantFiles }.
 
 import { IntegrityError, ManifestError, PolyonnxError } from './errors.mjs';
@@ -129,16 +129,96 @@ function hex(buffer) {
   return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-async function sha256(bytes, what) {
+function subtleOrRefuse(what) {
   const subtle = globalThis.crypto && globalThis.crypto.subtle;
   if (!subtle) {
     throw new IntegrityError('load',
       `${what}: this page cannot compute sha256 (crypto.subtle exists only in secure contexts: https, localhost, 127.0.0.1)`,
       'serve the page over https, or from localhost / 127.0.0.1 while developing');
   }
-  // digest() takes a copy of the bytes when called and hashes it off the main thread, while
-  // onnxruntime-web builds the session from the same bytes (model.mjs).
-  return hex(await subtle.digest('SHA-256', bytes));
+  return subtle;
+}
+
+// Chromium computes SubtleCrypto.digest on the calling thread, inside the call (measured: the call
+// returned after 50 ms for 30 MB, and a digest started before InferenceSession.create made it
+// 117 ms instead of 67: no overlap, issue #14). So a large file is hashed in a dedicated worker
+// instead, on a copy transferred to it, while the page's thread builds the session from the
+// original: the bytes hashed are a copy of exactly the bytes the session is built from, taken
+// before either is used. The worker is one per page, started on first need from a Blob URL (no
+// file to serve or bundle); where a page's CSP refuses blob: workers, or Worker is missing, the
+// digest runs on the page's thread as before.
+const HASH_WORKER_SOURCE = `
+onmessage = async (e) => {
+  const { id, bytes } = e.data;
+  try {
+    const digest = await crypto.subtle.digest('SHA-256', bytes);
+    postMessage({ id, digest }, [digest]);
+  } catch (err) {
+    postMessage({ id, error: String(err && err.message ? err.message : err) });
+  }
+};`;
+const hashing = { worker: undefined, next: 0, pending: new Map() };
+
+/** The page's hashing worker, or null where none can start (no Worker, a CSP without blob:). */
+function hashWorker() {
+  if (hashing.worker !== undefined) return hashing.worker;
+  hashing.worker = null;
+  if (typeof globalThis.Worker !== 'function' || typeof globalThis.Blob !== 'function' || !globalThis.URL.createObjectURL) {
+    return null;
+  }
+  let url;
+  try {
+    url = URL.createObjectURL(new Blob([HASH_WORKER_SOURCE], { type: 'text/javascript' }));
+    const worker = new globalThis.Worker(url);
+    worker.onmessage = (e) => {
+      const job = hashing.pending.get(e.data.id);
+      hashing.pending.delete(e.data.id);
+      if (job) job(e.data);
+    };
+    // A worker that fails to start (a CSP checked late) or dies: its jobs fall back to the page's
+    // thread, and so does every later hash.
+    worker.onerror = (e) => {
+      if (e && typeof e.preventDefault === 'function') e.preventDefault();
+      hashing.worker = null;
+      worker.terminate();
+      const jobs = [...hashing.pending.values()];
+      hashing.pending.clear();
+      for (const job of jobs) job({ error: 'the hashing worker stopped', fallback: true });
+    };
+    hashing.worker = worker;
+  } catch {
+    hashing.worker = null; // e.g. SecurityError: the page's CSP has no worker-src blob:
+  } finally {
+    if (url) setTimeout(() => URL.revokeObjectURL(url), 0); // the worker has fetched it by then
+  }
+  return hashing.worker;
+}
+
+/** sha256 in the hashing worker, of a copy of `bytes`; falls back to the page's thread. */
+function digestOffThread(bytes, what) {
+  const worker = hashWorker();
+  if (!worker) return subtleOrRefuse(what).digest('SHA-256', bytes);
+  const copy = bytes.slice(); // the original stays the page's, for onnxruntime-web
+  const id = hashing.next++;
+  return new Promise((resolve, reject) => {
+    hashing.pending.set(id, (reply) => {
+      if (reply.digest) resolve(reply.digest);
+      else if (reply.fallback) resolve(subtleOrRefuse(what).digest('SHA-256', bytes));
+      else reject(new IntegrityError('load', `${what}: computing the sha256 failed (${reply.error})`,
+        'load again; if it keeps failing, report the browser and this message'));
+    });
+    worker.postMessage({ id, bytes: copy }, [copy.buffer]);
+  });
+}
+
+/**
+ * The sha256 of `bytes` as hex. `offThread`: in the page's hashing worker (a large file, hashed
+ * while the session is built); otherwise now, on the page's thread (a small file, checked before
+ * anything parses it).
+ */
+async function sha256(bytes, what, { offThread = false } = {}) {
+  if (offThread) return hex(await digestOffThread(bytes, what));
+  return hex(await subtleOrRefuse(what).digest('SHA-256', bytes));
 }
 
 /**
@@ -274,8 +354,9 @@ async function getFile(ctx, dirUrl, entry, what, progress, report) {
   const cached = bytes !== null;
   if (!cached) bytes = await fromNetwork(ctx, url, entry, progress, what);
   report.from[entry.file] = cached ? 'cache' : 'network';
+  const large = bytes.length > HASH_AT_ONCE_BYTES;
   const check = async () => {
-    const digest = await sha256(bytes, what);
+    const digest = await sha256(bytes, what, { offThread: large });
     if (digest !== entry.sha256) {
       if (cached) await store.delete(cacheKey(entry.sha256)).catch(() => {});
       throw new IntegrityError('load',
@@ -302,7 +383,7 @@ async function getFile(ctx, dirUrl, entry, what, progress, report) {
   // while onnxruntime-web builds the session (model.mjs), which is what keeps load() near a raw
   // InferenceSession.create (issue #14).
   let verified;
-  if (bytes.length <= HASH_AT_ONCE_BYTES) {
+  if (!large) {
     await check();
     verified = keep();
   } else {

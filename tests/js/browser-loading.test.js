@@ -24,6 +24,19 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>polyonnx loading test<
   document.body.dataset.ready = '1';
 </script><body></body>`;
 
+// The same page, counting the Workers it starts (polyonnx hashes a large file in one; onnxruntime-web
+// starts none here: the page is not cross-origin isolated, so wasm runs 1 thread), and a twin whose
+// CSP refuses every worker (the sha256 then runs on the page's thread) and records the refusals.
+const COUNTING = `<script>
+  const Native = window.Worker;
+  window.workersMade = 0;
+  window.Worker = class extends Native { constructor(...a) { super(...a); window.workersMade += 1; } };
+  window.refused = [];
+  document.addEventListener('securitypolicyviolation', (e) => window.refused.push(e.effectiveDirective));
+</script>`;
+const COUNTING_PAGE = PAGE.replace('<script type="importmap">', `${COUNTING}<script type="importmap">`);
+const NO_WORKERS_PAGE = COUNTING_PAGE.replace('<title>', `<meta http-equiv="Content-Security-Policy" content="worker-src 'none'"><title>`);
+
 const KEY = ['x-polyonnx-key', 'sesame'];
 
 let server;
@@ -36,6 +49,21 @@ function makeScratch() {
   fs.cpSync(exampleBundle('digits_cnn'), path.join(dir, 'digits'), { recursive: true });
   fs.cpSync(exampleBundle('digits_cnn'), path.join(dir, 'digits-moved'), { recursive: true });
   fs.cpSync(fixture('extdata'), path.join(dir, 'extdata'), { recursive: true });
+  // A model file over the 1 MiB that is hashed at once (text_transformer int8, 7.8 MB), and a copy
+  // with one byte changed (same size): the sha256 alone tells them apart.
+  const big = path.join(dir, 'big');
+  fs.mkdirSync(big);
+  const tt = exampleBundle('text_transformer');
+  const ttManifest = JSON.parse(fs.readFileSync(path.join(tt, 'polyonnx.json'), 'utf8'));
+  ttManifest.variants = { int8: ttManifest.variants.int8 };
+  ttManifest.default_variant = 'int8';
+  fs.writeFileSync(path.join(big, 'polyonnx.json'), JSON.stringify(ttManifest));
+  fs.copyFileSync(path.join(tt, ttManifest.variants.int8.file), path.join(big, ttManifest.variants.int8.file));
+  fs.cpSync(big, path.join(dir, 'big-changed'), { recursive: true });
+  const changed = path.join(dir, 'big-changed', ttManifest.variants.int8.file);
+  const data = fs.readFileSync(changed);
+  data[data.length - 100] ^= 0x01; // deep in the weights: the file still parses
+  fs.writeFileSync(changed, data);
   // The fixture is exported for python and node only; its ops are plain ONNX that onnxruntime-web
   // runs, and the browser is asked to load it for its external data file.
   const m = path.join(dir, 'extdata', 'polyonnx.json');
@@ -54,7 +82,7 @@ test.before(async () => {
     '/ort/': path.join(ROOT, 'node_modules', 'onnxruntime-web', 'dist'),
     '/b/': scratch,
     '/private/': { dir: scratch, header: KEY },
-  }, { '/page.html': PAGE });
+  }, { '/page.html': PAGE, '/counting.html': COUNTING_PAGE, '/no-workers.html': NO_WORKERS_PAGE });
   browser = await launchChromium();
 });
 
@@ -313,6 +341,64 @@ test('unknown or ill-typed load options fail before any request', async () => {
     for (const c of got) assert.match(c, /^E_OPTIONS: load: (unknown option|option)/);
     assert.match(got[0], /unknown option 'onprogress'.*onProgress/);
     assert.equal(server.log.length, 0);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a large file is hashed in one worker per page while the session is built, and a changed byte is refused; a CSP without workers hashes on the page thread', async () => {
+  const ort = require('onnxruntime-node');
+  const manifest = manifestOf('big');
+  const file = path.join(scratch, 'big', manifest.variants.int8.file);
+  assert.ok(manifest.variants.int8.bytes > (1 << 20), 'the file must be over the at-once limit for this test to mean anything');
+  const ids = new BigInt64Array(16).map((_, i) => BigInt((i * 37) % 500));
+  const feedName = manifest.inputs[0].name;
+  const session = await ort.InferenceSession.create(file);
+  let reference;
+  try {
+    const out = await session.run({ [feedName]: new ort.Tensor('int64', ids, [1, 16]) });
+    reference = out[session.outputNames[0]];
+  } finally {
+    await session.release();
+  }
+  const loadBoth = (page) => page.evaluate(async ({ feedName, ids }) => {
+    const feeds = { [feedName]: { data: BigInt64Array.from(ids.map(BigInt)), dims: [1, 16] } };
+    const one = async (url) => {
+      try {
+        const model = await window.polyonnx.load(url, { cache: false });
+        const out = await model.run(feeds);
+        await model.dispose();
+        const first = Object.values(out)[0];
+        return { dims: first.dims, data: Array.from(first.data) };
+      } catch (e) {
+        return window.caught(e);
+      }
+    };
+    const good = await one('/b/big/');
+    const changed = await one('/b/big-changed/');
+    const again = await one('/b/big/');
+    return { good, changed, again, workersMade: window.workersMade, refused: window.refused };
+  }, { feedName, ids: Array.from(ids, Number) });
+  const context = await browser.newContext();
+  try {
+    for (const [pageName, csp] of [['counting.html', false], ['no-workers.html', true]]) {
+      const got = await loadBoth(await openPage(context, `${server.base}/${pageName}`));
+      for (const side of ['good', 'again']) {
+        assert.equal(got[side].error, undefined, `${pageName} ${side}: ${JSON.stringify(got[side].error)}`);
+        const r = compareOutput({ dtype: 'float32', dims: got[side].dims, data: Float32Array.from(got[side].data) },
+          { dtype: 'float32', dims: Array.from(reference.dims), data: reference.data }, tolerance('int8', 'browser'), 1);
+        assert.ok(r.passed, `${pageName} ${side}: ${r.why}`);
+      }
+      assert.equal(got.changed.error && got.changed.error.name, 'IntegrityError', `${pageName}: ${JSON.stringify(got.changed)}`);
+      assert.match(got.changed.error.message, /does not match its sha256 in polyonnx\.json/);
+      assert.equal(got.changed.error.details.expected, manifest.variants.int8.sha256);
+      assert.equal(got.changed.error.details.found,
+        crypto.createHash('sha256').update(fs.readFileSync(path.join(scratch, 'big-changed', manifest.variants.int8.file))).digest('hex'));
+      // One worker for the page's three large files; under the CSP, one attempt (refused, and the
+      // three sha256 computed on the page's thread instead), not one per file.
+      assert.equal(got.workersMade, 1, pageName);
+      assert.equal(got.refused.includes('worker-src'), csp, `CSP refusals seen: ${JSON.stringify(got.refused)}`);
+    }
   } finally {
     await context.close();
   }
