@@ -9,8 +9,8 @@
 //   fetch + arrayBuffer + InferenceSession.create of the same model URL; and polyonnx.load(url)
 //   with its default Cache API store ('cached': the manifest fetched, the model read from the
 //   cache, the sha256 still checked). The three alternate, each session released before the next load.
-// run: model.run(feeds) against session.run(tensors) on the same typed arrays, run by run in turn
-//   after a warm-up of each; both sessions live in the same wasm instance and share its one thread
+// run: model.run(feeds) against session.run(tensors) on the same typed arrays, in turn (each
+//   reading the mean of enough consecutive runs to span ~2 ms) after a warm-up of each; both sessions live in the same wasm instance and share its one thread
 //   pool, so neither has idle threads of its own spinning while the other runs.
 async (a) => {
   const polyonnx = await import('polyonnx');
@@ -91,17 +91,24 @@ async (a) => {
     same = same && x.length === y.length && x.every((v, i) => v === y[i]);
   }
   for (const fn of Object.values(runs)) for (let i = 0; i < a.warmup; i++) await fn();
-  // Run by run in turn (the order flips every run), so a busy machine slows both sides alike;
-  // a block is perBlock consecutive pairs.
+  // performance.now() ticks in 5 us steps in a cross-origin isolated page (100 us otherwise), a
+  // sixteenth of digits_cnn's 80 us run: one run per reading would quantize the ratio by 6%. So a
+  // reading is `reps` consecutive runs of one side, enough for about 2 ms, divided by reps.
+  const t0 = performance.now();
+  for (let i = 0; i < 10; i++) await runs.raw();
+  const reps = Math.max(1, Math.ceil(2 / Math.max((performance.now() - t0) / 10, 0.001)));
+  // Reading by reading in turn (the order flips every reading), so a busy machine slows both
+  // sides alike; a block is perBlock consecutive pairs of readings.
   const times = { polyonnx: [], raw: [] };
   const blocks = { polyonnx: [], raw: [] };
   for (let b = 0; b < a.blocks; b++) {
     const block = { polyonnx: [], raw: [] };
     for (let i = 0; i < a.perBlock; i++) {
       for (const side of i % 2 ? ['raw', 'polyonnx'] : ['polyonnx', 'raw']) {
-        const t0 = performance.now();
-        await runs[side]();
-        block[side].push(performance.now() - t0);
+        const fn = runs[side];
+        const start = performance.now();
+        for (let r = 0; r < reps; r++) await fn();
+        block[side].push((performance.now() - start) / reps);
       }
     }
     for (const side of ['polyonnx', 'raw']) {
@@ -113,7 +120,7 @@ async (a) => {
   await session.release();
   await caches.delete(cacheName);
   return {
-    loads, times, blocks, same_outputs: same, threads: ort.env.wasm.numThreads,
+    loads, times, blocks, reps, same_outputs: same, threads: ort.env.wasm.numThreads,
     cross_origin_isolated: globalThis.crossOriginIsolated === true, user_agent: navigator.userAgent,
   };
 }

@@ -206,15 +206,24 @@ function prepareFeeds(feeds, inputs, dims = {}) {
     fail(`feeds must be an object keyed by input name, given ${given}`,
       `pass { ${inputs.map((s) => `${s.name}: ...`).join(', ')} } (inputs are matched by name, never by position)`);
   }
-  const expected = inputs.map((s) => s.name);
-  const missing = expected.filter((n) => !has(feeds, n));
-  const unknown = Object.keys(feeds).filter((n) => !expected.includes(n));
-  if (missing.length || unknown.length) {
-    const parts = [];
-    if (missing.length) parts.push(`missing input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')}`);
-    if (unknown.length) parts.push(`unknown input${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')}`);
-    fail(`${parts.join('; ')} (the model's inputs are ${expected.map((n) => `'${n}'`).join(', ')})`,
-      'pass exactly the inputs listed in model.inputs, by name', { missing, unknown, expected });
+  // The names are compared without building lists first: this runs on every run(), where a
+  // microsecond is 1% of a small model's run (bench/browser_wrapper.py); the lists are built
+  // only for the error.
+  let given = 0;
+  for (const k in feeds) if (has(feeds, k)) given += 1;
+  let present = 0;
+  for (let i = 0; i < inputs.length; i++) if (has(feeds, inputs[i].name)) present += 1;
+  if (present !== inputs.length || given !== inputs.length) {
+    const expected = inputs.map((s) => s.name);
+    const missing = expected.filter((n) => !has(feeds, n));
+    const unknown = Object.keys(feeds).filter((n) => !expected.includes(n));
+    if (missing.length || unknown.length) {
+      const parts = [];
+      if (missing.length) parts.push(`missing input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')}`);
+      if (unknown.length) parts.push(`unknown input${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')}`);
+      fail(`${parts.join('; ')} (the model's inputs are ${expected.map((n) => `'${n}'`).join(', ')})`,
+        'pass exactly the inputs listed in model.inputs, by name', { missing, unknown, expected });
+    }
   }
   const tensors = {};
   const sizes = {};
@@ -237,14 +246,15 @@ function prepareFeeds(feeds, inputs, dims = {}) {
       u.form === 'nested' ? `nest the arrays ${spec.shape.length} deep` : `pass ${spec.shape.length} dims`,
       { input: name, expected: spec.shape, given: u.dims });
     }
-    spec.shape.forEach((d, axis) => {
+    for (let axis = 0; axis < spec.shape.length; axis++) {
+      const d = spec.shape[axis];
       const got = u.dims[axis];
       if (typeof d === 'number') {
         if (got !== d) {
           fail(`input '${name}' axis ${axis} is ${got}, but the model fixes it to ${d} (shape ${shapeText(spec.shape)}, given [${u.dims.join(', ')}])`,
             `give axis ${axis} exactly ${d} entries`, { input: name, axis, expected: d, given: got });
         }
-        return;
+        continue;
       }
       if (has(sizes, d) && sizes[d] !== got) {
         fail(`'${d}' is ${got} in ${name} but ${sizes[d]} in ${sizeFrom[d]}`,
@@ -258,7 +268,7 @@ function prepareFeeds(feeds, inputs, dims = {}) {
       }
       sizes[d] = got;
       sizeFrom[d] = name;
-    });
+    }
     const n = product(u.dims);
     if (u.data === null || u.data === undefined || typeof u.data.length !== 'number') {
       fail(`input '${name}': data is ${u.data === null ? 'null' : typeof u.data}`,
