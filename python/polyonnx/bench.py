@@ -16,11 +16,16 @@ runtime's session (and no thread pool of one) exists while it is timed. The bloc
 runtimes alternate, and each runtime's first block rotates, so load from elsewhere on the machine
 hits them alike; the ratio's spread is the min-max of the per-block ratios of neighbouring blocks.
 
-Self-check: each row is timed again in a fresh process that opens only that runtime (same
-variant, sizes, threads, warm-up and runs), right after the rows of its variant and sizes, and the
-row is flagged when its p50 differs from that standalone p50 by more than ``SELF_CHECK_LIMIT``
-(10%). A flagged row means the machine was not steady while benchmarking: repeat on a quieter
-machine before quoting it. wasm runs in a Node worker started with ``WASM_NODE_ARGS`` (see there).
+Self-check: every runtime is also timed by a reference process of its own, started fresh for
+this benchmark, that opens that runtime and nothing else (for node and wasm, its own Node
+worker). Each block the benchmark times is followed at once by a block of the same size in the
+reference process (same variant, sizes, threads, warm-up), so the two see the same machine: a
+drift of the machine's speed over minutes (measured: up to 28% a minute apart on 2 shared vCPUs,
+which failed a reference taken after the rows) moves both alike, and what is left is what the
+benchmark adds. A row is flagged when its p50 differs from the reference's p50 over the same
+number of runs by more than ``SELF_CHECK_LIMIT`` (10%); a flagged row means the benchmark's own
+process distorts that runtime, or the machine changed within a block: repeat before quoting it.
+wasm runs in a Node worker started with ``WASM_NODE_ARGS`` (see there).
 
 How each runtime is timed (the ``timing`` field of a result):
 
@@ -42,6 +47,7 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
@@ -218,11 +224,10 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
     row records the providers its sessions actually ran on.
 
     ``runs`` timed runs per row, cut into ``blocks`` blocks; ``warmup`` untimed runs after each
-    load (default: a quarter of a block, at least 2); ``self_check``: time every row again alone
-    in a fresh process and flag differences over 10%."""
+    load (default: a quarter of a block, at least 2); ``self_check``: time every block again in
+    that runtime's reference process, right after it, and flag rows whose p50 differs by over 10%."""
     from .bundle import Bundle
-    from .feeds import make_feeds
-    from .runtimes import MANIFEST_NAMES, RUNTIMES
+    from .runtimes import RUNTIMES
 
     bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
     if runs < 1:
@@ -248,19 +253,72 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
     blocks = min(blocks, runs)
     per_block = [runs // blocks + (1 if i < runs % blocks else 0) for i in range(blocks)]
     warmup = max(2, per_block[0] // 4) if warmup is None else warmup
-    plans = size_sets(bundle, list(batches), list(seqs) if seqs else None)
-    batch = _batch_dim(bundle)
+    cfg = _Settings(bundle=bundle, runtimes=tuple(runtimes), variants=tuple(variants),
+                    plans=tuple(size_sets(bundle, list(batches), list(seqs) if seqs else None)),
+                    batch=_batch_dim(bundle), runs=runs, per_block=tuple(per_block), warmup=warmup, threads=threads,
+                    placement=placement, self_check=self_check)
     say = progress or (lambda _msg: None)
+    references = _References(say)
+    try:
+        results, skipped = _bench(cfg, say, references)
+    finally:
+        references.close()
+        if _wasm_worker is not None:
+            _wasm_worker.close()
+    return {
+        "bench": "polyonnx bench",
+        "bundle": bundle.name,
+        "path": str(bundle.path),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
+        "settings": {"runtimes": list(runtimes), "variants": variants, "batches": list(batches),
+                     "seqs": list(seqs) if seqs else None, "runs": runs, "warmup": warmup, "threads": threads,
+                     **placement,
+                     "blocks": blocks, "isolation": "each runtime alone: its session is open only while it is timed",
+                     "self_check_limit": SELF_CHECK_LIMIT if self_check else None,
+                     **({"self_check_reference": "a process per runtime that opens only that runtime, timing the "
+                         "same block right after each block of the benchmark"} if self_check else {})},
+        "results": results,
+        "ratios": ratios(results),
+        "skipped": skipped,
+    }
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What bench_bundle was asked, checked: one benchmark's plan."""
+
+    bundle: object
+    runtimes: tuple
+    variants: tuple
+    plans: tuple  # size dicts
+    batch: str | None
+    runs: int
+    per_block: tuple  # runs in each block
+    warmup: int
+    threads: int
+    placement: dict
+    self_check: bool
+
+
+def _bench(cfg: _Settings, say, references) -> tuple[list[dict], list[dict]]:
+    """The timing itself: (results, skipped)."""
+    from .feeds import make_feeds
+    from .runtimes import MANIFEST_NAMES
+
+    bundle, threads, placement, warmup, per_block = cfg.bundle, cfg.threads, cfg.placement, cfg.warmup, cfg.per_block
+    blocks = len(per_block)
     results, skipped = [], []
     ran_on: dict[tuple[str, str], dict] = {}
     usable = []
-    for name in runtimes:
+    for name in cfg.runtimes:
         ok, why = _runtime_ok(name)
         if ok:
             usable.append(name)
         else:
             skipped.append({"runtime": name, "variant": None, "reason": why})
-    for variant in variants:
+    for variant in cfg.variants:
         names = []
         for name in usable:
             allowed = bundle.variants[variant].get("runtimes", [])
@@ -277,12 +335,14 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
                 names.append(name)
             except PolyonnxError as e:
                 skipped.append({"runtime": name, "variant": variant, "reason": str(e)})
-        for sizes in plans:
+        for sizes in cfg.plans:
             if not names:
                 break
             feeds = make_feeds(bundle.inputs, sizes, seed=0)
-            say(f"{variant} {sizes}: {runs} runs each of {', '.join(names)}, alone, in {blocks} alternating block(s)")
-            timed = {n: {"ms": [], "rt": [], "blocks": [], "timing": None} for n in names}
+            say(f"{variant} {sizes}: {cfg.runs} runs each of {', '.join(names)}, alone, in {blocks} alternating block(s)"
+                + (", each followed by the same block in that runtime's reference process" if cfg.self_check else ""))
+            timed = {n: {"ms": [], "rt": [], "blocks": [], "timing": None, "ref": [], "ref_error": None}
+                     for n in names}
             for b in range(blocks):
                 order = names[b % len(names):] + names[:b % len(names)]
                 for name in order:
@@ -293,36 +353,22 @@ def bench_bundle(bundle, *, runtimes=("python", "node"), variants=None, batches=
                     t["ms"] += ms
                     t["rt"] += rt_ms
                     t["blocks"].append(ms)
-            group = [_row(name, variant, sizes, batch, threads, runs, t["timing"], t["ms"], t["rt"], t["blocks"])
+                    if cfg.self_check and t["ref_error"] is None:
+                        got = references.block(name, bundle.path, variant, sizes, threads=threads, warmup=warmup,
+                                               runs=per_block[b], placement=placement)
+                        if "ms" in got:
+                            t["ref"] += got["ms"]
+                        else:
+                            t["ref_error"] = got.get("error", "no reference")
+            group = [_row(name, variant, sizes, cfg.batch, threads, cfg.runs, t["timing"], t["ms"], t["rt"], t["blocks"])
                      | ran_on.get((name, variant), {}) for name, t in timed.items()]
-            if self_check:
-                # Right after the rows it checks, not after every row of the run: this machine's speed
-                # drifts by more than 10% over minutes (2 shared vCPUs), and a reference taken minutes
-                # later measured the drift.
+            if cfg.self_check:
                 for row in group:
-                    say(f"self-check: {row['runtime']} {row['variant']} {row['sizes']} alone in a fresh process")
-                    ref = reference_run(bundle.path, row["runtime"], row["variant"], row["sizes"], threads=threads,
-                                        warmup=warmup, runs=runs, placement=placement)
+                    t = timed[row["runtime"]]
+                    ref = {"error": t["ref_error"]} if t["ref_error"] else {"p50_ms": _percentile(t["ref"], 50)}
                     row["self_check"] = _self_check(row["p50_ms"], ref)
             results += group
-    if _wasm_worker is not None:
-        _wasm_worker.close()
-    return {
-        "bench": "polyonnx bench",
-        "bundle": bundle.name,
-        "path": str(bundle.path),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
-        "settings": {"runtimes": list(runtimes), "variants": variants, "batches": list(batches),
-                     "seqs": list(seqs) if seqs else None, "runs": runs, "warmup": warmup, "threads": threads,
-                     **placement,
-                     "blocks": blocks, "isolation": "each runtime alone: its session is open only while it is timed",
-                     "self_check_limit": SELF_CHECK_LIMIT if self_check else None},
-        "results": results,
-        "ratios": ratios(results),
-        "skipped": skipped,
-    }
+    return results, skipped
 
 
 def _self_check(p50: float, ref: dict) -> dict:
@@ -351,18 +397,81 @@ def reference_run(path, runtime: str, variant: str, sizes: dict, *, threads: int
     return json.loads(lines[-1])
 
 
-def _reference_main(argv: list[str]) -> int:
-    """``python -m polyonnx.bench '{json}'``: one runtime, one block, alone (see reference_run)."""
+def _alone_block(a: dict, bundles: dict) -> list[float]:
+    """One block of ``a`` (path, runtime, variant, sizes, threads, warmup, runs, placement), timed
+    as the benchmark times it."""
     from .bundle import Bundle
     from .feeds import make_feeds
 
-    a = json.loads(argv[0])
-    bundle = Bundle.load(a["path"])
+    bundle = bundles.get(a["path"]) or bundles.setdefault(a["path"], Bundle.load(a["path"]))
     feeds = make_feeds(bundle.inputs, a["sizes"], seed=0)
     _, ms, _ = _time_block(a["runtime"], bundle, a["variant"], a["sizes"], feeds, threads=a["threads"],
                            warmup=a["warmup"], runs=a["runs"], placement=a.get("placement"))
-    print(json.dumps({"p50_ms": _percentile(ms, 50)}))
+    return ms
+
+
+def _reference_main(argv: list[str]) -> int:
+    """``python -m polyonnx.bench '{json}'``: one runtime, one block, alone (see reference_run).
+    ``python -m polyonnx.bench --alone RUNTIME``: a reference process (see _References): one JSON
+    request per stdin line, one JSON answer per stdout line, only RUNTIME ever opened."""
+    if argv and argv[0] == "--alone":
+        bundles: dict = {}
+        for line in sys.stdin:
+            a = json.loads(line)
+            try:
+                if a["runtime"] != argv[1]:
+                    raise PolyonnxError("bench", f"this reference process times {argv[1]!r} only, asked {a['runtime']!r}",
+                                        "start one reference process per runtime")
+                answer = {"ms": _alone_block(a, bundles)}
+            except PolyonnxError as e:
+                answer = {"error": str(e)}
+            print(json.dumps(answer), flush=True)
+        return 0
+    print(json.dumps({"p50_ms": _percentile(_alone_block(json.loads(argv[0]), {}), 50)}))
     return 0
+
+
+class _References:
+    """The benchmark's reference processes, one per runtime, started on first use and closed at the
+    end: each opens its runtime alone (never another runtime, never a second Node worker beside it)
+    and times the block it is asked for right after the benchmark timed the same block."""
+
+    def __init__(self, say):
+        self.say = say
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def block(self, runtime: str, path, variant: str, sizes: dict, *, threads: int, warmup: int, runs: int,
+              placement: dict | None = None) -> dict:
+        proc = self.procs.get(runtime)
+        if proc is None:
+            self.say(f"self-check: starting the reference process for {runtime} (that runtime alone)")
+            proc = self.procs[runtime] = subprocess.Popen(
+                [sys.executable, "-m", "polyonnx.bench", "--alone", runtime], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+        args = {"path": str(path), "runtime": runtime, "variant": variant, "sizes": sizes, "threads": threads,
+                "warmup": warmup, "runs": runs, "placement": placement or {}}
+        try:
+            proc.stdin.write(json.dumps(args) + "\n")
+            proc.stdin.flush()
+            line = proc.stdout.readline()
+        except (BrokenPipeError, OSError):
+            line = ""
+        if not line:
+            self.procs.pop(runtime, None)
+            proc.kill()
+            err = (proc.stderr.read() or "").strip().splitlines()
+            return {"error": f"the reference process for {runtime} ended ({err[-1] if err else f'exit {proc.wait()}'})"}
+        return json.loads(line)
+
+    def close(self) -> None:
+        for proc in self.procs.values():
+            try:
+                proc.stdin.close()
+                proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
 
 
 def ratios(results: list[dict]) -> list[dict]:
@@ -442,12 +551,12 @@ def format_report(report: dict) -> str:
         bad = [r for r in report["results"] if r.get("self_check", {}).get("ok") is False]
         limit = s.get("self_check_limit") or SELF_CHECK_LIMIT
         if bad:
-            text.append(f"\nself-check FAILED for {len(bad)} row(s): p50 differs from the same runtime timed alone "
-                        f"in a fresh process by more than {limit:.0%}; the machine was not steady, repeat before "
+            text.append(f"\nself-check FAILED for {len(bad)} row(s): p50 differs by more than {limit:.0%} from the "
+                        "same blocks timed right after in a process that opens only that runtime; repeat before "
                         "quoting")
         else:
-            text.append(f"\nself-check passed: every p50 within {limit:.0%} of the same runtime timed alone in a "
-                        "fresh process")
+            text.append(f"\nself-check passed: every p50 within {limit:.0%} of the same blocks timed right after in a "
+                        "process that opens only that runtime")
     if any(r["timing"] == "round-trip" for r in report["results"]):
         text.append("\nround-trip: timed around the worker request (pipes and msgpack included)")
     for sk in report["skipped"]:
