@@ -30,9 +30,10 @@ wasm runs in a Node worker started with ``WASM_NODE_ARGS`` (see there).
 How each runtime is timed (the ``timing`` field of a result):
 
 - ``python``: ``in-process``, around ``runtime.run(feeds)`` (feed-name check + ``session.run``).
-- ``node`` / ``wasm``: ``in-worker``, the ``ms`` the Node worker measures around ``model.run``
-  (shared-schemas/WIRE.md, op ``run``), so the msgpack round trip is not counted; the round trip
-  is reported beside it (``round_trip_p50_ms``).
+- ``node`` / ``wasm``: ``in-worker``, the ``ms`` the Node worker measures around each
+  ``model.run``, the block's runs back to back in one request (shared-schemas/WIRE.md, op ``run``
+  with ``repeat``), as the Python loop runs them; so the msgpack round trip is not counted. The
+  round trip is reported beside it (``round_trip_p50_ms``, from single requests after each block).
 
 Every runtime gets the same intra-op thread count, and onnxruntime-node is asked for the graph
 optimization level ONNX Runtime Python uses here ("extended"), so Node vs Python compares the
@@ -132,24 +133,39 @@ def _open(name: str, bundle, variant: str, threads: int | None, placement: dict 
 
 
 class _PythonTimer:
-    """Times ``runtime.run(feeds)`` in this process."""
+    """Times ``runtime.run(feeds)`` in this process, run after run."""
 
     timing = "in-process"
 
     def __init__(self, rt, feeds: dict):
         self.rt, self.feeds = rt, feeds
         self.ms: list[float] = []
+        self.round_trip_ms: list[float] = []
 
-    def once(self, record: bool = True) -> None:
-        t0 = time.perf_counter()
-        self.rt.run(self.feeds)
+    def block(self, runs: int, record: bool = True) -> list[float]:
+        ms = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            self.rt.run(self.feeds)
+            ms.append((time.perf_counter() - t0) * 1000)
         if record:
-            self.ms.append((time.perf_counter() - t0) * 1000)
+            self.ms += ms
+        return ms
+
+
+# Warm-up lasts at least this long (in extra runs, at most MAX_EXTRA_WARMUP), see _time_block.
+WARMUP_MIN_MS = 100.0
+MAX_EXTRA_WARMUP = 10000
+# Single requests timed after each block for the round trip column (pipes, msgpack, the run).
+ROUND_TRIPS_PER_BLOCK = 10
 
 
 class _WorkerTimer:
-    """Times a node/wasm run by the ``ms`` the worker measures around ``model.run`` (WIRE.md, op
-    ``run``), and the round trip beside it. Feeds are encoded once, so the round trip counts pipes
+    """Times node/wasm runs by the ``ms`` the worker measures around each ``model.run``, the runs
+    back to back in one request (WIRE.md, op ``run`` with ``repeat``) as the Python loop runs
+    them: one request per run left ONNX Runtime's threads idle for a round trip between runs
+    (digits_cnn measured 0.22 ms that way against 0.05 ms back to back). The round trip is timed
+    beside it, on a few single requests. Feeds are encoded once, so the round trip counts pipes
     and msgpack, not numpy -> bytes."""
 
     timing = "in-worker"
@@ -168,18 +184,31 @@ class _WorkerTimer:
         if self.session is None:
             self.timing = "round-trip"
 
-    def once(self, record: bool = True) -> None:
-        t0 = time.perf_counter()
-        if self.session is None:
-            self.rt.run(self.feeds)
-            inside = (time.perf_counter() - t0) * 1000
-        else:
-            result = self.rt.worker.request("run", timeout=self.rt.timeout, session=self.session,
-                                            feeds=self.encoded, outputs=None)
-            inside = float(result["ms"])
+    def _request(self, repeat: int | None = None) -> dict:
+        # The runtime's timeout is per run; a request of `repeat` runs gets it that many times.
+        limit = self.rt.timeout * (repeat or 1) if self.rt.timeout else None
+        return self.rt.worker.request("run", timeout=limit, session=self.session, feeds=self.encoded,
+                                      outputs=None, repeat=repeat)
+
+    def block(self, runs: int, record: bool = True) -> list[float]:
+        if self.session is None:  # a runtime without the worker's own timing: the round trip is all there is
+            ms = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                self.rt.run(self.feeds)
+                ms.append((time.perf_counter() - t0) * 1000)
+            if record:
+                self.ms += ms
+                self.round_trip_ms += ms
+            return ms
+        ms = [float(x) for x in self._request(repeat=runs)["times_ms"]]
         if record:
-            self.ms.append(inside)
-            self.round_trip_ms.append((time.perf_counter() - t0) * 1000)
+            self.ms += ms
+            for _ in range(min(runs, ROUND_TRIPS_PER_BLOCK)):
+                t0 = time.perf_counter()
+                self._request()
+                self.round_trip_ms.append((time.perf_counter() - t0) * 1000)
+        return ms
 
 
 def _time_block(name: str, bundle, variant: str, sizes: dict, feeds: dict, *, threads: int, warmup: int,
@@ -190,11 +219,18 @@ def _time_block(name: str, bundle, variant: str, sizes: dict, feeds: dict, *, th
     rt = _open(name, bundle, variant, threads, placement)
     try:
         timer = (_PythonTimer if name == "python" else _WorkerTimer)(rt, feeds)
-        for _ in range(warmup):
-            timer.once(record=False)
-        for _ in range(runs):
-            timer.once()
-        return timer.timing, timer.ms, getattr(timer, "round_trip_ms", [])
+        spent = sum(timer.block(warmup, record=False)) if warmup else 0.0
+        # A small model's warm-up runs are over in a millisecond, before ONNX Runtime's threads and
+        # the caches settle (digits_cnn's block p50s ranged 32-58 us that way, against 32-33 us
+        # after 2000 runs): warm up for at least WARMUP_MIN_MS, in doubling steps (the first runs
+        # are slow, so they cannot tell how many more it takes).
+        step, extra = max(warmup, 1), 0
+        while warmup and spent < WARMUP_MIN_MS and extra < MAX_EXTRA_WARMUP:
+            step = min(step * 2, MAX_EXTRA_WARMUP - extra)
+            spent += sum(timer.block(step, record=False))
+            extra += step
+        timer.block(runs)
+        return timer.timing, timer.ms, timer.round_trip_ms
     finally:
         rt.close()
 

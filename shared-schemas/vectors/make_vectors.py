@@ -121,6 +121,7 @@ def messages_file() -> dict:
         ("load_request_defaults", {"id": 2, "op": "load", "bundle": "bundles/digits"}),
         ("run_request", {"id": 3, "op": "run", "session": 1, "feeds": {"x": x, "input_ids": ids}}),
         ("run_request_some_outputs", {"id": 4, "op": "run", "session": 1, "feeds": {"x": x}, "outputs": ["logits"]}),
+        ("run_request_repeat", {"id": 8, "op": "run", "session": 1, "feeds": {"x": x}, "repeat": 100}),
         ("close_request", {"id": 5, "op": "close", "session": 1}),
         ("info_request", {"id": 6, "op": "info"}),
         ("echo_request", {"id": 7, "op": "echo", "tensors": {"a": x}, "log": "noise", "sleep_ms": 10}),
@@ -129,6 +130,8 @@ def messages_file() -> dict:
             "inputs": [{"name": "x", "dtype": "float32", "shape": ["batch", 2]}],
             "outputs": [{"name": "logits", "dtype": "float32", "shape": ["batch", 10]}]}}),
         ("run_response", {"id": 3, "ok": True, "result": {"outputs": {"logits": x}, "ms": 0.25}}),
+        ("run_response_repeat", {"id": 8, "ok": True, "result": {"outputs": {"logits": x}, "ms": 0.25,
+                                                                "times_ms": [0.3, 0.25]}}),
         ("close_response", {"id": 5, "ok": True, "result": {"closed": True}}),
         ("error_response", {"id": 3, "ok": False, "error": {
             "code": "E_FEED", "message": "run: input 'x' must be float32, got int64",
@@ -143,6 +146,8 @@ def messages_file() -> dict:
         ("load without bundle", {"id": 1, "op": "load"}),
         ("backend not node or wasm", {"id": 1, "op": "load", "bundle": "b", "backend": "webgpu"}),
         ("unknown field in run", {"id": 1, "op": "run", "session": 1, "feeds": {}, "fetches": ["y"]}),
+        ("run repeat 0", {"id": 1, "op": "run", "session": 1, "feeds": {}, "repeat": 0}),
+        ("run repeat above 100000", {"id": 1, "op": "run", "session": 1, "feeds": {}, "repeat": 100001}),
         ("tensor dtype outside the manifest words", {"id": 1, "op": "run", "session": 1, "feeds": {
             "x": {"dtype": "bfloat16", "shape": [1], "data": b"\x00\x00"}}}),
         ("tensor data as a list of numbers", {"id": 1, "op": "run", "session": 1, "feeds": {

@@ -141,6 +141,21 @@ test('worker loads and runs an exported example in node and wasm', async () => {
     assert.equal(ran.ok, true, JSON.stringify(ran.error));
     const out = wire.decodeTensor(Object.values(ran.result.outputs)[0]);
     assert.equal(out.dims[0], 2);
+    assert.equal(ran.result.times_ms, undefined, 'times_ms comes only with repeat');
+    // repeat: the runs back to back (bench), each timed; the outputs are the last run's, the same
+    // numbers a single run gives.
+    const repeated = await w.request('run', { session: loaded.result.session, feeds, repeat: 3 });
+    assert.equal(repeated.ok, true, JSON.stringify(repeated.error));
+    assert.equal(repeated.result.times_ms.length, 3);
+    assert.ok(repeated.result.times_ms.every((ms) => ms > 0));
+    assert.equal(repeated.result.ms, repeated.result.times_ms[2]);
+    assert.deepEqual(Array.from(wire.decodeTensor(Object.values(repeated.result.outputs)[0]).data), Array.from(out.data));
+    for (const repeat of [0, 1.5, -1, 100001, 'many']) {
+      const bad = await w.request('run', { session: loaded.result.session, feeds, repeat });
+      assert.equal(bad.ok, false, `repeat ${repeat}`);
+      assert.equal(bad.error.code, 'E_REQUEST');
+      assert.match(bad.error.message, /repeat as an integer from 1 to 100000/);
+    }
     assert.equal((await w.request('close', { session: loaded.result.session })).result.closed, true);
   }
   await w.stop();

@@ -127,3 +127,31 @@ def test_a_reference_run_that_fails_is_reported_not_raised(example_bundles):
 
     ref = reference_run(example_bundles / "digits_cnn", "python", "fp64", {"batch": 1}, threads=1, warmup=1, runs=1)
     assert "error" in ref and "fp64" in ref["error"]
+
+
+def test_reference_processes_time_one_runtime_each_and_a_dead_one_is_reported_not_raised(example_bundles):
+    from polyonnx.bench import _References
+
+    said = []
+    refs = _References(said.append)
+    try:
+        path = example_bundles / "digits_cnn"
+        got = refs.block("python", path, "fp32", {"batch": 1}, threads=1, warmup=2, runs=5)
+        assert len(got["ms"]) == 5 and all(ms > 0 for ms in got["ms"])
+        first = refs.procs["python"]
+        # The same process answers the next block (started once per runtime, not per block).
+        assert len(refs.block("python", path, "int8", {"batch": 1}, threads=1, warmup=2, runs=3)["ms"]) == 3
+        assert refs.procs["python"] is first
+        assert sum("starting the reference process for python" in s for s in said) == 1
+        # A reference process asked for another runtime refuses: it opens one runtime only.
+        refs.procs["node"] = first
+        wrong = refs.block("node", path, "fp32", {"batch": 1}, threads=1, warmup=1, runs=1)
+        assert "times 'python' only" in wrong["error"]
+        del refs.procs["node"]
+        first.kill()
+        first.wait()
+        dead = refs.block("python", path, "fp32", {"batch": 1}, threads=1, warmup=1, runs=1)
+        assert "the reference process for python ended" in dead["error"]
+        assert "python" not in refs.procs
+    finally:
+        refs.close()
