@@ -160,10 +160,28 @@ export function describe(session) {
   };
 }
 
+// onnxruntime-web's Tensor constructor costs ~2.6 us (measured in Chromium: a new Tensor per run
+// against one reused, digits_cnn 77.3 vs 74.6 us), 3% of a small model's run. A caller that runs
+// the same typed array again (a buffer refilled in place, the usual loop) gets the Tensor made
+// the first time: the Tensor only points at the array, and onnxruntime-web reads the array's
+// current contents at each run. Keyed weakly by the array, so nothing is kept alive.
+const madeTensors = new WeakMap();
+
+function ortTensor(ort, t) {
+  const hit = madeTensors.get(t.data);
+  if (hit && hit.ort === ort && hit.dtype === t.dtype && hit.dims.length === t.dims.length
+      && hit.dims.every((d, i) => d === t.dims[i])) {
+    return hit.tensor;
+  }
+  const tensor = new ort.Tensor(t.dtype, t.data, t.dims);
+  madeTensors.set(t.data, { ort, dtype: t.dtype, dims: t.dims.slice(), tensor });
+  return tensor;
+}
+
 export async function run(session, tensors, fetches, what) {
   const { ort, inner } = session;
   const feeds = {};
-  for (const [name, t] of Object.entries(tensors)) feeds[name] = new ort.Tensor(t.dtype, t.data, t.dims);
+  for (const name in tensors) feeds[name] = ortTensor(ort, tensors[name]);
   let out;
   try {
     out = await inner.run(feeds, fetches);

@@ -403,3 +403,40 @@ test('a large file is hashed in one worker per page while the session is built, 
     await context.close();
   }
 });
+
+test('a typed array run again after it was refilled in place gives the new answer (onnxruntime-web Tensors are reused per array)', async () => {
+  const ort = require('onnxruntime-node');
+  const manifest = manifestOf('digits');
+  const seeded = (seed) => Array.from({ length: 64 }, () => { seed = (seed * 16807) % 2147483647; return seed / 2147483647; });
+  const pixelSets = [seeded(3), seeded(11), seeded(3)];
+  const session = await ort.InferenceSession.create(path.join(scratch, 'digits', manifest.variants.fp32.file));
+  const refs = [];
+  try {
+    for (const p of pixelSets) refs.push((await session.run({ pixels: new ort.Tensor('float32', Float32Array.from(p), [1, 1, 8, 8]) })).logits);
+  } finally {
+    await session.release();
+  }
+  const context = await browser.newContext();
+  try {
+    const page = await openPage(context, `${server.base}/page.html`);
+    const got = await page.evaluate(async (sets) => {
+      const model = await window.polyonnx.load('/b/digits/', { cache: false });
+      const twin = await window.polyonnx.load('/b/digits/', { variant: 'int8', cache: false });
+      const data = new Float32Array(64);
+      const outs = [];
+      for (const p of sets) {
+        data.set(p); // the same array, refilled
+        const out = await model.run({ pixels: { data, dims: [1, 1, 8, 8] } });
+        outs.push({ dims: out.logits.dims, data: Array.from(out.logits.data) });
+        await twin.run({ pixels: { data, dims: [1, 1, 8, 8] } }); // the same array through another session
+      }
+      await model.dispose();
+      await twin.dispose();
+      return outs;
+    }, pixelSets);
+    got.forEach((out, i) => assertMatchesReference(out, refs[i], `pixel set ${i}`));
+    assert.notDeepEqual(got[0].data, got[1].data, 'a refilled array is not answered from the first run');
+  } finally {
+    await context.close();
+  }
+});
