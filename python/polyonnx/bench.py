@@ -377,8 +377,8 @@ def _bench(cfg: _Settings, say, references) -> tuple[list[dict], list[dict]]:
             feeds = make_feeds(bundle.inputs, sizes, seed=0)
             say(f"{variant} {sizes}: {cfg.runs} runs each of {', '.join(names)}, alone, in {blocks} alternating block(s)"
                 + (", each followed by the same block in that runtime's reference process" if cfg.self_check else ""))
-            timed = {n: {"ms": [], "rt": [], "blocks": [], "timing": None, "ref": [], "ref_error": None}
-                     for n in names}
+            timed = {n: {"ms": [], "rt": [], "blocks": [], "timing": None, "ref": [], "ref_blocks": [],
+                         "ref_error": None} for n in names}
             for b in range(blocks):
                 order = names[b % len(names):] + names[:b % len(names)]
                 for name in order:
@@ -394,6 +394,7 @@ def _bench(cfg: _Settings, say, references) -> tuple[list[dict], list[dict]]:
                                                runs=per_block[b], placement=placement)
                         if "ms" in got:
                             t["ref"] += got["ms"]
+                            t["ref_blocks"].append(_percentile(got["ms"], 50))
                         else:
                             t["ref_error"] = got.get("error", "no reference")
             group = [_row(name, variant, sizes, cfg.batch, threads, cfg.runs, t["timing"], t["ms"], t["rt"], t["blocks"])
@@ -403,6 +404,10 @@ def _bench(cfg: _Settings, say, references) -> tuple[list[dict], list[dict]]:
                     t = timed[row["runtime"]]
                     ref = {"error": t["ref_error"]} if t["ref_error"] else {"p50_ms": _percentile(t["ref"], 50)}
                     row["self_check"] = _self_check(row["p50_ms"], ref)
+                    if not t["ref_error"]:
+                        # Block by block beside the row's own block_p50_ms: a flagged row whose pairs
+                        # agree while both sides' blocks jump together is the machine, not the bench.
+                        row["self_check"]["reference_block_p50_ms"] = t["ref_blocks"]
             results += group
     return results, skipped
 

@@ -115,6 +115,8 @@ def test_self_check_times_each_row_alone_in_a_fresh_process_and_flags_over_ten_p
         assert sc["reference_p50_ms"] > 0, sc
         assert sc["over_reference"] == pytest.approx(row["p50_ms"] / sc["reference_p50_ms"])
         assert sc["ok"] == (abs(sc["over_reference"] - 1) <= 0.10)
+        # One reference block per block of the row, timed right after it.
+        assert len(sc["reference_block_p50_ms"]) == len(row["block_p50_ms"]) == 2
     for r in report["ratios"]:
         low, high = r["spread"]
         assert 0 < low <= high
