@@ -159,7 +159,6 @@ class BrowserRuntime(WorkerSession):
         }
         self.variant = variant or self.bundle.default_variant
         self.info: dict = {}
-        self.last_times_ms: list[float] = []
         self._load()  # a driver restart loses every page: WorkerSession.run loads again
 
     def _request(self, op: str, **fields) -> dict:
@@ -167,14 +166,6 @@ class BrowserRuntime(WorkerSession):
 
     def _loaded(self, result: dict) -> None:
         self.info = result.get("info") or {}
-
-    def run(self, feeds: dict, outputs: list[str] | None = None, *, repeat: int = 1) -> dict[str, np.ndarray]:
-        """Run in the page; ``repeat`` > 1 runs that many times (timings in ``last_times_ms``)."""
-        from . import wire
-
-        result = self._run(feeds, outputs, repeat=int(repeat) if repeat > 1 else None)
-        self.last_times_ms = list(result.get("times_ms") or [])
-        return wire.decode_tensors(result["outputs"])
 
     def __repr__(self) -> str:
         return f"<polyonnx browser runtime: {self.bundle.name!r} variant {self.variant!r}, {self.threads} thread(s)>"

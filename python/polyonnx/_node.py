@@ -602,6 +602,7 @@ class WorkerSession:
     _generation = None
     _closed = False
     last_ms: float | None = None
+    last_times_ms: list = []
 
     def _request(self, op: str, **fields) -> dict:
         return self._worker.request(op, timeout=self.timeout, **fields)
@@ -637,11 +638,16 @@ class WorkerSession:
         self.last_ms = result.get("ms")
         return result
 
-    def run(self, feeds: dict, outputs: list[str] | None = None) -> dict:
-        """{output name: numpy array}"""
+    def run(self, feeds: dict, outputs: list[str] | None = None, *, repeat: int = 1) -> dict:
+        """{output name: numpy array}. ``repeat`` > 1 runs that many times back to back where the
+        model runs (the outputs are the last run's), each run's time in ``last_times_ms``: what a
+        benchmark needs, since one request per run measures the pipe between them too."""
         from . import wire
 
-        return wire.decode_tensors(self._run(feeds, outputs)["outputs"])
+        wire.check_repeat(repeat, f"{self.name} run")
+        result = self._run(feeds, outputs, repeat=repeat if repeat > 1 else None)
+        self.last_times_ms = [float(x) for x in result.get("times_ms") or [result.get("ms") or 0.0]]
+        return wire.decode_tensors(result["outputs"])
 
     def close(self) -> None:
         """Release the session (the shared worker itself stays for other runtimes)."""

@@ -14,6 +14,8 @@ request, node/wasm only).
 from __future__ import annotations
 
 import functools
+import time
+
 import numpy as np
 
 from . import _browser
@@ -73,6 +75,7 @@ class PythonRuntime(_Runtime):
     'cpu'; see _providers)."""
 
     name = "python"
+    last_times_ms: list = []  # the last run()'s times, one per repeat
 
     def __init__(self, bundle, variant: str | None = None, *, threads: int | None = None, timeout=None,
                  providers=None, fallback: str | None = None):
@@ -101,16 +104,27 @@ class PythonRuntime(_Runtime):
         return {"runtime": self.name, "variant": self.variant, "providers": list(self.providers),
                 "providers_dropped": [{"provider": p, "reason": r} for p, r in self._dropped]}
 
-    def run(self, feeds: dict, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict, outputs: list[str] | None = None, *, repeat: int = 1) -> dict[str, np.ndarray]:
+        """{output name: numpy array}. ``repeat`` > 1 runs that many times back to back (the outputs
+        are the last run's), each run's time in ``last_times_ms``, as the node, wasm and browser
+        runtimes do."""
+        from .wire import check_repeat
+
         if self._session is None:
             raise PolyonnxError("python run", f"the runtime for '{self.bundle.name}' was closed", "open a new runtime")
+        check_repeat(repeat, "python run")
         _check_feed_names("python", feeds, self.bundle.inputs)
         arrays = as_arrays(feeds, self.bundle.inputs, stage="python run")
         # What Node and the browser refuse, refused here too, before ONNX Runtime sees it
         # (a zero-length GRU axis aborts the process inside ORT).
         check_feeds(arrays, self.bundle.inputs, self.bundle.dims, stage="python run")
         names = list(outputs) if outputs else [o["name"] for o in self.bundle.outputs]
-        values = self._ort.run(self._session, arrays, names, stage="python run")
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            values = self._ort.run(self._session, arrays, names, stage="python run")
+            times.append((time.perf_counter() - t0) * 1000)
+        self.last_times_ms = times
         return {n: values[n] for n in names}
 
     def close(self) -> None:

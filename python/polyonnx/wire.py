@@ -34,6 +34,15 @@ MAX_DIMS = 64  # numpy's limit on the number of dims (NPY_MAXDIMS, numpy 2)
 # byte (>= 0x20) as its last, most significant byte, so it reads as a length of at least 512 MiB:
 # with this bound such text is reported at once instead of waited for as a giant frame.
 MAX_FRAME_BYTES = 2**29
+# The bound on a run request's `repeat` (wire.schema.json; js/worker.mjs MAX_REPEAT).
+MAX_REPEAT = 100000
+
+
+def check_repeat(repeat, stage: str) -> int:
+    """``repeat`` for runtime.run: an int from 1 to MAX_REPEAT, the same bound for every runtime."""
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
+        raise PolyonnxError(stage, f"repeat is {repeat!r}", f"pass an integer from 1 to {MAX_REPEAT}")
+    return repeat
 
 
 class WireError(PolyonnxError):
