@@ -161,8 +161,8 @@ class BrowserRuntime(WorkerSession):
         self.info: dict = {}
         self._load()  # a driver restart loses every page: WorkerSession.run loads again
 
-    def _request(self, op: str, **fields) -> dict:
-        return _request(self._worker, op, timeout=self.timeout, **fields)
+    def _request(self, op: str, *, runs: int = 1, **fields) -> dict:
+        return _request(self._worker, op, timeout=self._timeout(runs), **fields)
 
     def _loaded(self, result: dict) -> None:
         self.info = result.get("info") or {}

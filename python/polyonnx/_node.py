@@ -604,8 +604,12 @@ class WorkerSession:
     last_ms: float | None = None
     last_times_ms: list = []
 
-    def _request(self, op: str, **fields) -> dict:
-        return self._worker.request(op, timeout=self.timeout, **fields)
+    def _timeout(self, runs: int = 1) -> float:
+        """The request's time limit: the runtime's (or its worker's) per run, times the runs asked."""
+        return (self.timeout or self._worker.timeout) * runs
+
+    def _request(self, op: str, *, runs: int = 1, **fields) -> dict:
+        return self._worker.request(op, timeout=self._timeout(runs), **fields)
 
     def _load(self) -> None:
         result = self._request("load", **self._load_fields)
@@ -632,7 +636,8 @@ class WorkerSession:
                                 "open a new runtime")
         if self._generation != self._worker.generation or not self._worker.alive:
             self._load()
-        result = self._request("run", session=self._session, outputs=list(outputs) if outputs else None,
+        result = self._request("run", runs=extra.get("repeat") or 1, session=self._session,
+                               outputs=list(outputs) if outputs else None,
                                feeds=wire.encode_tensors({k: np.asarray(v) for k, v in feeds.items()}), **extra)
         # Timed where the model runs (around model.run): no pipe or msgpack round trip in it.
         self.last_ms = result.get("ms")

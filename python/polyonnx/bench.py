@@ -29,11 +29,13 @@ wasm runs in a Node worker started with ``WASM_NODE_ARGS`` (see there).
 
 How each runtime is timed (the ``timing`` field of a result):
 
-- ``python``: ``in-process``, around ``runtime.run(feeds)`` (feed-name check + ``session.run``).
+- ``python``: ``in-process``, around each ``runtime.run(feeds)`` (feed checks + ``session.run``), the
+  block's runs as ``runtime.run(feeds, repeat=N)``.
 - ``node`` / ``wasm``: ``in-worker``, the ``ms`` the Node worker measures around each
-  ``model.run``, the block's runs back to back in one request (shared-schemas/WIRE.md, op ``run``
-  with ``repeat``), as the Python loop runs them; so the msgpack round trip is not counted. The
-  round trip is reported beside it (``round_trip_p50_ms``, from single requests after each block).
+  ``model.run``, the block's runs back to back in one request (``runtime.run(feeds, repeat=N)``,
+  shared-schemas/WIRE.md op ``run`` with ``repeat``), as the Python loop runs them; so the msgpack
+  round trip is not counted. The round trip is reported beside it (``round_trip_p50_ms``: single
+  ``run`` calls timed from Python after each block, numpy conversion included).
 
 Every runtime gets the same intra-op thread count, and onnxruntime-node is asked for the graph
 optimization level ONNX Runtime Python uses here ("extended"), so Node vs Python compares the
@@ -132,82 +134,37 @@ def _open(name: str, bundle, variant: str, threads: int | None, placement: dict 
     return polyonnx.runtime(name, bundle, variant=variant, **options)
 
 
-class _PythonTimer:
-    """Times ``runtime.run(feeds)`` in this process, run after run."""
-
-    timing = "in-process"
-
-    def __init__(self, rt, feeds: dict):
-        self.rt, self.feeds = rt, feeds
-        self.ms: list[float] = []
-        self.round_trip_ms: list[float] = []
-
-    def block(self, runs: int, record: bool = True) -> list[float]:
-        ms = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            self.rt.run(self.feeds)
-            ms.append((time.perf_counter() - t0) * 1000)
-        if record:
-            self.ms += ms
-        return ms
-
-
 # Warm-up lasts at least this long (in extra runs, at most MAX_EXTRA_WARMUP), see _time_block.
 WARMUP_MIN_MS = 100.0
 MAX_EXTRA_WARMUP = 10000
-# Single requests timed after each block for the round trip column (pipes, msgpack, the run).
+# Single runs timed from Python after each block for the round trip column (node/wasm).
 ROUND_TRIPS_PER_BLOCK = 10
 
 
-class _WorkerTimer:
-    """Times node/wasm runs by the ``ms`` the worker measures around each ``model.run``, the runs
-    back to back in one request (WIRE.md, op ``run`` with ``repeat``) as the Python loop runs
-    them: one request per run left ONNX Runtime's threads idle for a round trip between runs
-    (digits_cnn measured 0.22 ms that way against 0.05 ms back to back). The round trip is timed
-    beside it, on a few single requests. Feeds are encoded once, so the round trip counts pipes
-    and msgpack, not numpy -> bytes."""
+class _Timer:
+    """Times a block as ``runtime.run(feeds, repeat=runs)`` and its ``last_times_ms``: the runs back
+    to back where the model runs, each a whole ``run`` (checks included). python: in this process.
+    node/wasm: in the Node worker, around each ``model.run``; one request per run, as before, left
+    ONNX Runtime's threads idle for a round trip between runs (digits_cnn measured 0.22 ms that
+    way against 0.05 ms back to back). Their round trip, a single ``run`` timed from Python (pipes,
+    msgpack, numpy), is reported beside it from a few runs after each block."""
 
-    timing = "in-worker"
-
-    def __init__(self, rt, feeds: dict):
-        from . import wire
-
-        rt.run(feeds)  # loads the session again if the shared worker was restarted
-        self.rt = rt
-        # NodeRuntime.run returns outputs only; the worker's own timing needs the request itself.
-        self.session = getattr(rt, "_session", None)
-        self.encoded = wire.encode_tensors(feeds)
-        self.feeds = feeds
+    def __init__(self, rt, feeds: dict, name: str):
+        self.rt, self.feeds = rt, feeds
+        self.timing = {"python": "in-process", "browser": "in-page"}.get(name, "in-worker")
         self.ms: list[float] = []
         self.round_trip_ms: list[float] = []
-        if self.session is None:
-            self.timing = "round-trip"
-
-    def _request(self, repeat: int | None = None) -> dict:
-        # The runtime's timeout is per run; a request of `repeat` runs gets it that many times.
-        limit = self.rt.timeout * (repeat or 1) if self.rt.timeout else None
-        return self.rt.worker.request("run", timeout=limit, session=self.session, feeds=self.encoded,
-                                      outputs=None, repeat=repeat)
 
     def block(self, runs: int, record: bool = True) -> list[float]:
-        if self.session is None:  # a runtime without the worker's own timing: the round trip is all there is
-            ms = []
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                self.rt.run(self.feeds)
-                ms.append((time.perf_counter() - t0) * 1000)
-            if record:
-                self.ms += ms
-                self.round_trip_ms += ms
-            return ms
-        ms = [float(x) for x in self._request(repeat=runs)["times_ms"]]
+        self.rt.run(self.feeds, repeat=runs)
+        ms = list(self.rt.last_times_ms)
         if record:
             self.ms += ms
-            for _ in range(min(runs, ROUND_TRIPS_PER_BLOCK)):
-                t0 = time.perf_counter()
-                self._request()
-                self.round_trip_ms.append((time.perf_counter() - t0) * 1000)
+            if self.timing != "in-process":
+                for _ in range(min(runs, ROUND_TRIPS_PER_BLOCK)):
+                    t0 = time.perf_counter()
+                    self.rt.run(self.feeds)
+                    self.round_trip_ms.append((time.perf_counter() - t0) * 1000)
         return ms
 
 
@@ -218,7 +175,7 @@ def _time_block(name: str, bundle, variant: str, sizes: dict, feeds: dict, *, th
     Returns (timing, ms, round-trip ms)."""
     rt = _open(name, bundle, variant, threads, placement)
     try:
-        timer = (_PythonTimer if name == "python" else _WorkerTimer)(rt, feeds)
+        timer = _Timer(rt, feeds, name)
         spent = sum(timer.block(warmup, record=False)) if warmup else 0.0
         # A small model's warm-up runs are over in a millisecond, before ONNX Runtime's threads and
         # the caches settle (digits_cnn's block p50s ranged 32-58 us that way, against 32-33 us
@@ -598,8 +555,6 @@ def format_report(report: dict) -> str:
         else:
             text.append(f"\nself-check passed: every p50 within {limit:.0%} of the same blocks timed right after in a "
                         "process that opens only that runtime")
-    if any(r["timing"] == "round-trip" for r in report["results"]):
-        text.append("\nround-trip: timed around the worker request (pipes and msgpack included)")
     for sk in report["skipped"]:
         text.append(f"skipped {sk['runtime']}{'/' + sk['variant'] if sk['variant'] else ''}: {sk['reason']}")
     return "\n".join(text)
