@@ -183,7 +183,7 @@ function hashWorker() {
       worker.terminate();
       const jobs = [...hashing.pending.values()];
       hashing.pending.clear();
-      for (const job of jobs) job({ error: 'the hashing worker stopped', fallback: true });
+      for (const job of jobs) job({ error: 'the hashing worker stopped' });
     };
     hashing.worker = worker;
   } catch {
@@ -194,19 +194,18 @@ function hashWorker() {
   return hashing.worker;
 }
 
-/** sha256 in the hashing worker, of a copy of `bytes`; falls back to the page's thread. */
+/**
+ * sha256 in the hashing worker, of a copy of `bytes`. Where there is no worker, or it fails (it
+ * stopped, or its digest threw: out of memory for the copy), the page's thread hashes instead.
+ */
 function digestOffThread(bytes, what) {
+  const subtle = subtleOrRefuse(what); // an insecure page is told why here, worker or not
   const worker = hashWorker();
-  if (!worker) return subtleOrRefuse(what).digest('SHA-256', bytes);
+  if (!worker) return subtle.digest('SHA-256', bytes);
   const copy = bytes.slice(); // the original stays the page's, for onnxruntime-web
   const id = hashing.next++;
-  return new Promise((resolve, reject) => {
-    hashing.pending.set(id, (reply) => {
-      if (reply.digest) resolve(reply.digest);
-      else if (reply.fallback) resolve(subtleOrRefuse(what).digest('SHA-256', bytes));
-      else reject(new IntegrityError('load', `${what}: computing the sha256 failed (${reply.error})`,
-        'load again; if it keeps failing, report the browser and this message'));
-    });
+  return new Promise((resolve) => {
+    hashing.pending.set(id, (reply) => resolve(reply.digest || subtle.digest('SHA-256', bytes)));
     worker.postMessage({ id, bytes: copy }, [copy.buffer]);
   });
 }
