@@ -1,5 +1,5 @@
 """`polyonnx bench BUNDLE`: latency and throughput per runtime x variant x batch size, each runtime
-timed alone, checked against standalone runs in fresh processes."""
+timed alone, each block checked against the same block in a process that opens only that runtime."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def configure(p) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="intra-op threads, the same for every runtime (default: all cores)")
     p.add_argument("--no-self-check", dest="self_check", action="store_false",
-                   help="skip timing each row again alone in a fresh process (the self-check, 10%% limit)")
+                   help="skip the self-check: timing each block again in a process per runtime that opens only "
+                        "that runtime, right after it (10%% limit)")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout instead of the table")
     p.add_argument("--save", metavar="FILE", default=None, help="also write the report as JSON to FILE")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")

@@ -60,7 +60,7 @@ from .errors import PolyonnxError
 NODE_OVER_PYTHON_TARGET = 1.1
 PERCENTILES = (50, 90, 99)
 DEFAULT_BLOCKS = 5
-# A row's p50 may differ from the same configuration timed alone in a fresh process by this much.
+# A row's p50 may differ from its reference process's p50 over the same blocks by this much.
 SELF_CHECK_LIMIT = 0.10
 
 
@@ -377,24 +377,6 @@ def _self_check(p50: float, ref: dict) -> dict:
     return {"reference_p50_ms": ref["p50_ms"], "over_reference": ratio, "ok": ok}
 
 
-def reference_run(path, runtime: str, variant: str, sizes: dict, *, threads: int, warmup: int, runs: int,
-                  placement: dict | None = None) -> dict:
-    """p50 of ``runtime`` timed alone in a fresh Python process (and, for node/wasm, a fresh Node
-    worker): the standalone figure a benchmark row must agree with. Returns {"p50_ms": ...} or
-    {"error": ...}."""
-    args = {"path": str(path), "runtime": runtime, "variant": variant, "sizes": sizes, "threads": threads,
-            "warmup": warmup, "runs": runs, "placement": placement or {}}
-    try:
-        done = subprocess.run([sys.executable, "-m", "polyonnx.bench", json.dumps(args)], capture_output=True,
-                              text=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        return {"error": "the reference run took more than 600 s"}
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-    if done.returncode != 0 or not lines:
-        return {"error": (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]}
-    return json.loads(lines[-1])
-
-
 def _alone_block(a: dict, bundles: dict) -> list[float]:
     """One block of ``a`` (path, runtime, variant, sizes, threads, warmup, runs, placement), timed
     as the benchmark times it."""
@@ -409,23 +391,22 @@ def _alone_block(a: dict, bundles: dict) -> list[float]:
 
 
 def _reference_main(argv: list[str]) -> int:
-    """``python -m polyonnx.bench '{json}'``: one runtime, one block, alone (see reference_run).
-    ``python -m polyonnx.bench --alone RUNTIME``: a reference process (see _References): one JSON
+    """``python -m polyonnx.bench --alone RUNTIME``: a reference process (see _References): one JSON
     request per stdin line, one JSON answer per stdout line, only RUNTIME ever opened."""
-    if argv and argv[0] == "--alone":
-        bundles: dict = {}
-        for line in sys.stdin:
-            a = json.loads(line)
-            try:
-                if a["runtime"] != argv[1]:
-                    raise PolyonnxError("bench", f"this reference process times {argv[1]!r} only, asked {a['runtime']!r}",
-                                        "start one reference process per runtime")
-                answer = {"ms": _alone_block(a, bundles)}
-            except PolyonnxError as e:
-                answer = {"error": str(e)}
-            print(json.dumps(answer), flush=True)
-        return 0
-    print(json.dumps({"p50_ms": _percentile(_alone_block(json.loads(argv[0]), {}), 50)}))
+    if len(argv) != 2 or argv[0] != "--alone":
+        print("usage: python -m polyonnx.bench --alone RUNTIME (started by `polyonnx bench`)", file=sys.stderr)
+        return 2
+    bundles: dict = {}
+    for line in sys.stdin:
+        a = json.loads(line)
+        try:
+            if a["runtime"] != argv[1]:
+                raise PolyonnxError("bench", f"this reference process times {argv[1]!r} only, asked {a['runtime']!r}",
+                                    "start one reference process per runtime")
+            answer = {"ms": _alone_block(a, bundles)}
+        except PolyonnxError as e:
+            answer = {"error": str(e)}
+        print(json.dumps(answer), flush=True)
     return 0
 
 

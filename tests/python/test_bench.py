@@ -124,11 +124,18 @@ def test_self_check_times_each_row_alone_in_a_fresh_process_and_flags_over_ten_p
     assert "self-check" in text and ("self-check passed" in text or "self-check FAILED" in text)
 
 
-def test_a_reference_run_that_fails_is_reported_not_raised(example_bundles):
-    from polyonnx.bench import reference_run
+def test_a_reference_block_that_fails_is_reported_not_raised(example_bundles):
+    from polyonnx.bench import _References
 
-    ref = reference_run(example_bundles / "digits_cnn", "python", "fp64", {"batch": 1}, threads=1, warmup=1, runs=1)
-    assert "error" in ref and "fp64" in ref["error"]
+    refs = _References(lambda _msg: None)
+    try:
+        ref = refs.block("python", example_bundles / "digits_cnn", "fp64", {"batch": 1}, threads=1, warmup=1, runs=1)
+        assert "error" in ref and "fp64" in ref["error"]
+        # The process answered and lives on for the next block.
+        assert len(refs.block("python", example_bundles / "digits_cnn", "fp32", {"batch": 1}, threads=1, warmup=1,
+                              runs=2)["ms"]) == 2
+    finally:
+        refs.close()
 
 
 def test_reference_processes_time_one_runtime_each_and_a_dead_one_is_reported_not_raised(example_bundles):
