@@ -18,8 +18,9 @@ hits them alike; the ratio's spread is the min-max of the per-block ratios of ne
 
 Self-check: every runtime is also timed by a reference process of its own, started fresh for
 this benchmark, that opens that runtime and nothing else (for node and wasm, its own Node
-worker). Each block the benchmark times is followed at once by a block of the same size in the
-reference process (same variant, sizes, threads, warm-up), so the two see the same machine: a
+worker). Each block the benchmark times is paired with a block of the same size in the
+reference process (same variant, sizes, threads, warm-up), timed right before or after it (the
+order flips block by block), so the two see the same machine: a
 drift of the machine's speed over minutes (measured: up to 28% a minute apart on 2 shared vCPUs,
 which failed a reference taken after the rows) moves both alike, and what is left is what the
 benchmark adds. A row is flagged when its p50 differs from the reference's p50 over the same
@@ -339,14 +340,19 @@ def _bench(cfg: _Settings, say, references) -> tuple[list[dict], list[dict]]:
             for b in range(blocks):
                 order = names[b % len(names):] + names[:b % len(names)]
                 for name in order:
-                    timing, ms, rt_ms = _time_block(name, bundle, variant, sizes, feeds, threads=threads,
-                                                    warmup=warmup, runs=per_block[b], placement=placement)
                     t = timed[name]
-                    t["timing"] = timing
-                    t["ms"] += ms
-                    t["rt"] += rt_ms
-                    t["blocks"].append(ms)
-                    if cfg.self_check and t["ref_error"] is None:
+
+                    def own(name=name, t=t):
+                        timing, ms, rt_ms = _time_block(name, bundle, variant, sizes, feeds, threads=threads,
+                                                        warmup=warmup, runs=per_block[b], placement=placement)
+                        t["timing"] = timing
+                        t["ms"] += ms
+                        t["rt"] += rt_ms
+                        t["blocks"].append(ms)
+
+                    def reference(name=name, t=t):
+                        if not cfg.self_check or t["ref_error"] is not None:
+                            return
                         got = references.block(name, bundle.path, variant, sizes, threads=threads, warmup=warmup,
                                                runs=per_block[b], placement=placement)
                         if "ms" in got:
@@ -354,6 +360,11 @@ def _bench(cfg: _Settings, say, references) -> tuple[list[dict], list[dict]]:
                             t["ref_blocks"].append(_percentile(got["ms"], 50))
                         else:
                             t["ref_error"] = got.get("error", "no reference")
+
+                    # The pair's order flips block by block, so a machine speeding up or slowing down
+                    # through a pair favours neither side.
+                    for step in ((own, reference) if b % 2 == 0 else (reference, own)):
+                        step()
             group = [_row(name, variant, sizes, cfg.batch, threads, cfg.runs, t["timing"], t["ms"], t["rt"], t["blocks"])
                      | ran_on.get((name, variant), {}) for name, t in timed.items()]
             if cfg.self_check:
