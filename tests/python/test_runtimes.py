@@ -65,33 +65,23 @@ def test_registry_names_python_node_wasm_and_browser():
 
 
 @pytest.mark.parametrize("name", list(runtimes.RUNTIMES))
-def test_every_registered_runtime_returns_identity_outputs_bit_for_bit(name, bundles):
+def test_every_registered_runtime_returns_identity_outputs_bit_for_bit_once_or_repeated(name, bundles):
     if name != "python" and not NODE_OK:
         pytest.skip(NODE_WHY)
     feeds = pb.identity_feeds(3)
     with polyonnx.runtime(name, bundles["identity"]) as rt:
         out = rt.run(feeds)
-    for key, value in feeds.items():
-        got = out["y_" + key[2:]]
-        assert same_bits(got, value), f"{name}: {key} changed: {got.ravel()[:4]} vs {value.ravel()[:4]}"
-
-
-@pytest.mark.parametrize("name", list(runtimes.RUNTIMES))
-def test_every_runtime_repeats_a_run_back_to_back_and_times_each_one(name, bundles):
-    if name != "python" and not NODE_OK:
-        pytest.skip(NODE_WHY)
-    feeds = pb.identity_feeds(2)
-    with polyonnx.runtime(name, bundles["identity"]) as rt:
-        once = rt.run(feeds)
         assert len(rt.last_times_ms) == 1
-        many = rt.run(feeds, repeat=4)
+        # repeat: back to back where the model runs, each run timed, the last run's outputs.
+        repeated = rt.run(feeds, repeat=4)
         assert len(rt.last_times_ms) == 4 and all(ms > 0 for ms in rt.last_times_ms)
-        for key, value in once.items():
-            assert same_bits(many[key], value), key
         # One bound for every runtime (wire.schema.json's run.repeat), refused before anything runs.
         for bad in (0, -1, 2.0, True, wire.MAX_REPEAT + 1):
             with pytest.raises(PolyonnxError, match=f"repeat is .*pass an integer from 1 to {wire.MAX_REPEAT}"):
                 rt.run(feeds, repeat=bad)
+    for key, value in feeds.items():
+        for got in (out["y_" + key[2:]], repeated["y_" + key[2:]]):
+            assert same_bits(got, value), f"{name}: {key} changed: {got.ravel()[:4]} vs {value.ravel()[:4]}"
 
 
 def test_unknown_runtime_name_lists_the_known_ones(bundles):
