@@ -48,8 +48,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import queue
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -421,46 +424,93 @@ def _reference_main(argv: list[str]) -> int:
     return 0
 
 
+# A reference block that takes longer than this is given up (its process is stopped).
+REFERENCE_TIMEOUT_S = 600.0
+
+
+class _Reference:
+    """One reference process: requests on stdin, one JSON line per answer on stdout (read by a
+    thread, so a request can time out), stderr into a file (nothing can fill a pipe and stall it;
+    its last line explains an early end)."""
+
+    def __init__(self, runtime: str):
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([sys.executable, "-m", "polyonnx.bench", "--alone", runtime],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
+                                     bufsize=1)
+        self.lines: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._pump, daemon=True, name=f"polyonnx-bench-{runtime}").start()
+
+    def _pump(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def ask(self, args: dict) -> dict | None:
+        """The answer, or None when the process ended or timed out (then it is stopped)."""
+        try:
+            self.proc.stdin.write(json.dumps(args) + "\n")
+            self.proc.stdin.flush()
+            while True:
+                line = self.lines.get(timeout=REFERENCE_TIMEOUT_S)
+                if line is None:
+                    return None
+                if line.startswith("{"):  # anything else is a library printing to stdout
+                    try:
+                        return json.loads(line)
+                    except ValueError:
+                        return {"error": f"the reference process answered {line.strip()[:200]!r}"}
+        except (BrokenPipeError, OSError, queue.Empty):
+            return None
+
+    def last_error_line(self) -> str:
+        self.stderr.seek(0)
+        lines = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        return lines[-1] if lines else ""
+
+    def close(self, kill: bool = False) -> None:
+        try:
+            if kill:
+                self.proc.kill()
+            else:
+                self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+
+
 class _References:
     """The benchmark's reference processes, one per runtime, started on first use and closed at the
     end: each opens its runtime alone (never another runtime, never a second Node worker beside it)
-    and times the block it is asked for right after the benchmark timed the same block."""
+    and times the block it is asked for beside the benchmark's own."""
 
     def __init__(self, say):
         self.say = say
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.procs: dict[str, _Reference] = {}
 
     def block(self, runtime: str, path, variant: str, sizes: dict, *, threads: int, warmup: int, runs: int,
               placement: dict | None = None) -> dict:
-        proc = self.procs.get(runtime)
-        if proc is None:
+        ref = self.procs.get(runtime)
+        if ref is None:
             self.say(f"self-check: starting the reference process for {runtime} (that runtime alone)")
-            proc = self.procs[runtime] = subprocess.Popen(
-                [sys.executable, "-m", "polyonnx.bench", "--alone", runtime], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+            ref = self.procs[runtime] = _Reference(runtime)
         args = {"path": str(path), "runtime": runtime, "variant": variant, "sizes": sizes, "threads": threads,
                 "warmup": warmup, "runs": runs, "placement": placement or {}}
-        try:
-            proc.stdin.write(json.dumps(args) + "\n")
-            proc.stdin.flush()
-            line = proc.stdout.readline()
-        except (BrokenPipeError, OSError):
-            line = ""
-        if not line:
-            self.procs.pop(runtime, None)
-            proc.kill()
-            err = (proc.stderr.read() or "").strip().splitlines()
-            return {"error": f"the reference process for {runtime} ended ({err[-1] if err else f'exit {proc.wait()}'})"}
-        return json.loads(line)
+        answer = ref.ask(args)
+        if answer is None:
+            del self.procs[runtime]
+            ended = ref.proc.poll() is not None
+            ref.close(kill=True)  # stopped first, so its stderr is complete
+            why = ref.last_error_line() if ended else f"no answer within {REFERENCE_TIMEOUT_S:.0f} s"
+            ref.stderr.close()
+            return {"error": f"the reference process for {runtime} ended ({why or f'exit {ref.proc.returncode}'})"}
+        return answer
 
     def close(self) -> None:
-        for proc in self.procs.values():
-            try:
-                proc.stdin.close()
-                proc.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                proc.kill()
-                proc.wait()
+        for ref in self.procs.values():
+            ref.close()
+            ref.stderr.close()
         self.procs.clear()
 
 

@@ -157,10 +157,23 @@ def test_reference_processes_time_one_runtime_each_and_a_dead_one_is_reported_no
         wrong = refs.block("node", path, "fp32", {"batch": 1}, threads=1, warmup=1, runs=1)
         assert "times 'python' only" in wrong["error"]
         del refs.procs["node"]
-        first.kill()
-        first.wait()
+        first.proc.kill()
+        first.proc.wait()
         dead = refs.block("python", path, "fp32", {"batch": 1}, threads=1, warmup=1, runs=1)
         assert "the reference process for python ended" in dead["error"]
         assert "python" not in refs.procs
+    finally:
+        refs.close()
+
+
+def test_a_reference_block_past_its_time_limit_is_stopped_and_reported(example_bundles, monkeypatch):
+    from polyonnx import bench
+
+    monkeypatch.setattr(bench, "REFERENCE_TIMEOUT_S", 0.05)  # less than the process takes to start
+    refs = bench._References(lambda _msg: None)
+    try:
+        got = refs.block("python", example_bundles / "digits_cnn", "fp32", {"batch": 1}, threads=1, warmup=1, runs=1)
+        assert got == {"error": "the reference process for python ended (no answer within 0 s)"}
+        assert refs.procs == {}
     finally:
         refs.close()
