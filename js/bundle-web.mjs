@@ -202,11 +202,17 @@ function digestOffThread(bytes, what) {
   const subtle = subtleOrRefuse(what); // an insecure page is told why here, worker or not
   const worker = hashWorker();
   if (!worker) return subtle.digest('SHA-256', bytes);
-  const copy = bytes.slice(); // the original stays the page's, for onnxruntime-web
   const id = hashing.next++;
   return new Promise((resolve) => {
     hashing.pending.set(id, (reply) => resolve(reply.digest || subtle.digest('SHA-256', bytes)));
-    worker.postMessage({ id, bytes: copy }, [copy.buffer]);
+    try {
+      const copy = bytes.slice(); // the original stays the page's, for onnxruntime-web
+      worker.postMessage({ id, bytes: copy }, [copy.buffer]);
+    } catch {
+      // No memory for the copy, or the worker refused the message: the page's thread hashes.
+      hashing.pending.delete(id);
+      resolve(subtle.digest('SHA-256', bytes));
+    }
   });
 }
 

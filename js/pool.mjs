@@ -628,7 +628,7 @@ class Pool {
 /**
  * Start `workers` worker threads, each with a session of `bundle`; resolves once all have loaded.
  * @param {string} bundle the bundle folder (or its polyonnx.json)
- * @param {object} [options] load options (variant, executionProviders, intraOpNumThreads, ...) and
+ * @param {object} [options] load options (variant, providers, fallback, intraOpNumThreads, ...) and
  *   workers, maxBatch (rows per run, default 8), maxDelayMs (default 2), maxQueue (default 256),
  *   timeoutMs (default 30000; 0 = none), isolation ('thread', the default, or 'process': each worker a
  *   child process, so a native abort costs that worker, which is replaced; its in-flight requests

@@ -89,3 +89,24 @@ export function polyonnxNames(runtime, nativeNames) {
   }
   return nativeNames.filter((n) => byNative.has(n)).map((n) => byNative.get(n));
 }
+
+// What ONNX Runtime says when an execution provider it lists cannot start: a library missing
+// (cuda, tensorrt: '.so', 'library'), no GPU adapter (webgpu in a browser without one: "Failed to
+// get GPU adapter"), or a backend it could not initialize ("no available backend found").
+const PROVIDER_START_FAILURE = /provider|cuda|tensorrt|webgpu|webnn|gpu adapter|no available backend|\.so|library/i;
+
+/**
+ * The E_PROVIDER error for a session that failed because a provider other than the CPU could not
+ * start, or null when the failure is something else. `native`: the runtime's own provider names
+ * asked for; `cpuNative`: its names for the CPU ('cpu' in Node, 'wasm' in a browser). Every
+ * backend asks this one question, so `fallback: 'cpu'` (model.mjs) works alike everywhere.
+ */
+export function providerStartError(native, cpuNative, error, what) {
+  const msg = String(error && error.message ? error.message : error);
+  const others = native.filter((n) => !cpuNative.includes(n));
+  if (!others.length || !PROVIDER_START_FAILURE.test(msg)) return null;
+  return new CompatibilityError('load',
+    `${what}: ONNX Runtime could not start execution provider(s) ${others.map((n) => `'${n}'`).join(', ')} (${msg})`,
+    "install that provider's libraries, or load with fallback: 'cpu' (or providers: ['cpu'])",
+    { code: CODES.PROVIDER, cause: error, details: { providers: native } });
+}

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 
 import { CompatibilityError, SessionError, CODES } from '../errors.mjs';
 import { RUNTIMES, runtimeRange } from '../compat.mjs';
-import { polyonnxNames } from '../providers.mjs';
+import { polyonnxNames, providerStartError } from '../providers.mjs';
 import { fromOrtTensor } from '../tensor.mjs';
 
 const require = createRequire(import.meta.url);
@@ -85,15 +85,9 @@ async function createSession(modelBytes, externalData, sessionOptions, what) {
     return await ort().InferenceSession.create(modelBytes, options);
   } catch (e) {
     const msg = String(e && e.message ? e.message : e);
-    const names = requested;
-    const nonCpu = names.filter((n) => n !== 'cpu');
     // A provider that the build lists but cannot start (e.g. 'cuda' without its libraries).
-    if (nonCpu.length && /provider|cuda|tensorrt|webgpu|\.so|library/i.test(msg)) {
-      throw new CompatibilityError('load',
-        `${what}: ONNX Runtime could not start execution provider(s) ${nonCpu.map((n) => `'${n}'`).join(', ')} (${msg})`,
-        "install that provider's libraries, or load with fallback: 'cpu' (or providers: ['cpu'])",
-        { code: CODES.PROVIDER, cause: e, details: { providers: names } });
-    }
+    const providerError = providerStartError(requested, ['cpu'], e, what);
+    if (providerError) throw providerError;
     throw new SessionError('load', `${what}: ONNX Runtime could not create a session (${msg})`,
       'check that the bundle loads in Python (`python -m polyonnx verify`), and report the file and this message',
       { cause: e });

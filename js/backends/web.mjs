@@ -4,13 +4,14 @@
 //
 // 'onnxruntime-web/wasm' is the CPU-only build: it fetches ort-wasm-simd-threaded.wasm (14 MB),
 // half the WebGPU-capable build's 28 MB (measured, onnxruntime-web 1.30). WebGPU is opt-in:
-// executionProviders: ['webgpu'] imports 'onnxruntime-web/webgpu' then, and only then.
+// load(url, { providers: ['webgpu'] }) imports 'onnxruntime-web/webgpu' then, and only then.
 // Both builds find their .wasm next to their own script (import.meta.url), which also lets
 // bundlers (Vite) emit the file; the wasmPaths option overrides that (a CDN, another folder).
 
 import * as ortWasm from 'onnxruntime-web/wasm';
 import { CompatibilityError, PolyonnxError, SessionError, CODES } from '../errors.mjs';
 import { fromOrtTensor } from '../tensor.mjs';
+import { providerStartError } from '../providers.mjs';
 
 export const RUNTIME = 'web';
 // Its key in shared-schemas/providers.json.
@@ -141,6 +142,9 @@ export async function createSession(modelBytes, externalData, sessionOptions, wh
         'serve node_modules/onnxruntime-web/dist/ beside ort.wasm.min.mjs, or pass load(url, { wasmPaths: \'/path/to/dist/\' })',
         { cause: e });
     }
+    // WebGPU listed (navigator.gpu exists) but no adapter: E_PROVIDER, so fallback 'cpu' applies.
+    const providerError = providerStartError(names, ['wasm', 'cpu'], e, what);
+    if (providerError) throw providerError;
     throw new SessionError('load', `${what}: onnxruntime-web could not create a session (${msg})`,
       "check the variant's `runtimes` in polyonnx.json includes 'web', and that it loads in Python (`python -m polyonnx verify --runtimes browser`)",
       { cause: e });

@@ -15,7 +15,7 @@ const { ROOT, fixture, exampleBundle, tolerance, compareOutput } = require('./_h
 const { serve, launchChromium, openPage } = require('./_chromium');
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>polyonnx loading test</title>
-<script type="importmap">{ "imports": { "polyonnx": "/pkg/js/browser.mjs", "onnxruntime-web/wasm": "/ort/ort.wasm.min.mjs" } }</script>
+<script type="importmap">{ "imports": { "polyonnx": "/pkg/js/browser.mjs", "onnxruntime-web/wasm": "/ort/ort.wasm.min.mjs", "onnxruntime-web/webgpu": "/ort/ort.webgpu.min.mjs" } }</script>
 <script type="module">
   import * as polyonnx from 'polyonnx';
   window.polyonnx = polyonnx;
@@ -436,6 +436,42 @@ test('a typed array run again after it was refilled in place gives the new answe
     }, pixelSets);
     got.forEach((out, i) => assertMatchesReference(out, refs[i], `pixel set ${i}`));
     assert.notDeepEqual(got[0].data, got[1].data, 'a refilled array is not answered from the first run');
+  } finally {
+    await context.close();
+  }
+});
+
+test("webgpu that cannot start (navigator.gpu without an adapter) is E_PROVIDER, and fallback 'cpu' loads on the CPU, as in Node", async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await openPage(context, `${server.base}/page.html`);
+    const got = await page.evaluate(async () => {
+      const adapter = navigator.gpu ? await navigator.gpu.requestAdapter() : null;
+      const attempt = async (options) => {
+        try {
+          const model = await window.polyonnx.load('/b/digits/', { cache: false, ...options });
+          const info = model.info();
+          await model.dispose();
+          return { providers: info.providers, dropped: info.providersDropped };
+        } catch (e) {
+          return window.caught(e);
+        }
+      };
+      return { gpu: Boolean(navigator.gpu), adapter: Boolean(adapter),
+        strict: await attempt({ providers: ['webgpu'] }), fallback: await attempt({ providers: ['webgpu'], fallback: 'cpu' }) };
+    });
+    if (got.adapter) {
+      // A browser with a GPU adapter runs it: both loads are on webgpu, nothing dropped.
+      assert.deepEqual(got.strict.providers, ['webgpu']);
+      assert.deepEqual(got.fallback.providers, ['webgpu']);
+      return;
+    }
+    assert.equal(got.gpu, true, 'this Chromium has navigator.gpu (the case that used to be E_SESSION)');
+    assert.equal(got.strict.error.code, 'E_PROVIDER', JSON.stringify(got.strict));
+    assert.match(got.strict.error.message, /could not start execution provider\(s\) 'webgpu'/);
+    assert.deepEqual(got.fallback.providers, ['cpu']);
+    assert.equal(got.fallback.dropped.length, 1);
+    assert.equal(got.fallback.dropped[0].provider, 'webgpu');
   } finally {
     await context.close();
   }
