@@ -145,4 +145,25 @@ function checkModelHeader(header, variantName, variant, entry, bundleName) {
   }
 }
 
-export { RUNTIMES, checkRuntimeVersion, checkVariant, checkModelHeader, runtimeRange, satisfies };
+/**
+ * require() a runtime's peer package (runtimes.json `package`); a missing one is a
+ * CompatibilityError naming the supported range and the install command, whichever backend asks.
+ * `require` is the caller's own (createRequire), so NODE_PATH and its folder are searched.
+ */
+function requirePeer(require, entry) {
+  const pkg = entry.package;
+  try {
+    return require(pkg);
+  } catch (e) {
+    if (!e || e.code !== 'MODULE_NOT_FOUND' || !String(e.message).includes(`'${pkg}'`)) throw e;
+    const range = runtimeRange(entry);
+    // onnxruntime-node's install script downloads CUDA libraries on Linux x64 unless told not to.
+    const note = pkg === 'onnxruntime-node'
+      ? ' (on Linux x64 its install script downloads CUDA libraries: set ONNXRUNTIME_NODE_INSTALL=skip for the CPU-only binary it already ships)'
+      : '';
+    throw new CompatibilityError('load', `${pkg} is not installed (polyonnx needs it as a peer, ${range})`,
+      `npm install ${pkg}@"${range}"${note}`, { cause: e, details: { package: pkg, range } });
+  }
+}
+
+export { RUNTIMES, checkRuntimeVersion, checkVariant, checkModelHeader, runtimeRange, satisfies, requirePeer };

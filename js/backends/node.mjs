@@ -8,8 +8,8 @@
 
 import { createRequire } from 'node:module';
 
-import { CompatibilityError, SessionError, CODES } from '../errors.mjs';
-import { RUNTIMES, runtimeRange } from '../compat.mjs';
+import { SessionError } from '../errors.mjs';
+import { RUNTIMES, requirePeer } from '../compat.mjs';
 import { polyonnxNames, providerStartError } from '../providers.mjs';
 import { fromOrtTensor } from '../tensor.mjs';
 
@@ -25,24 +25,11 @@ function requireOrt() {
   const desc = Object.getOwnPropertyDescriptor(globalThis, 'Float16Array');
   if (desc) delete globalThis.Float16Array;
   try {
-    const ort = requirePeer();
+    const ort = requirePeer(require, RUNTIMES.node);
     new ort.Tensor('float32', new Float32Array(1), [1]); // fixes onnxruntime-common's dtype table now
     return ort;
   } finally {
     if (desc) Object.defineProperty(globalThis, 'Float16Array', desc);
-  }
-}
-
-function requirePeer() {
-  try {
-    return require('onnxruntime-node');
-  } catch (e) {
-    if (!e || e.code !== 'MODULE_NOT_FOUND' || !String(e.message).includes("'onnxruntime-node'")) throw e;
-    const range = runtimeRange(RUNTIMES.node);
-    throw new CompatibilityError('load', `onnxruntime-node is not installed (polyonnx needs it as a peer, ${range})`,
-      `npm install onnxruntime-node@"${range}" (on Linux x64 its install script downloads CUDA libraries: `
-      + 'set ONNXRUNTIME_NODE_INSTALL=skip for the CPU-only binary it already ships)',
-      { cause: e, details: { package: 'onnxruntime-node', range } });
   }
 }
 

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 
 import { PolyonnxError, SessionError, CODES } from '../errors.mjs';
 import { fromOrtTensor } from '../tensor.mjs';
+import { RUNTIMES, requirePeer } from '../compat.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -22,7 +23,7 @@ let ortModule = null;
 // that table's type check. js/worker.mjs, which loads both, therefore removes the global for the
 // whole process. Measured on Node 24.19 and 20.20.
 function requireOrt() {
-  return require('onnxruntime-web');
+  return requirePeer(require, RUNTIMES.web);
 }
 
 function ort() {

@@ -154,3 +154,29 @@ test('a file that matches its sha256 but is not ONNX is a ManifestError', async 
   });
   await rejectsWith(assert, load(dir), ManifestError, 'E_MANIFEST', ['not a readable ONNX model']);
 });
+
+test('a missing runtime package is the same CompatibilityError for onnxruntime-node and onnxruntime-web', async () => {
+  const { requirePeer, RUNTIMES, runtimeRange } = await import('../../js/compat.mjs');
+  for (const key of ['node', 'web']) {
+    const pkg = RUNTIMES[key].package;
+    const missing = () => {
+      const e = new Error(`Cannot find module '${pkg}'`);
+      e.code = 'MODULE_NOT_FOUND';
+      throw e;
+    };
+    assert.throws(() => requirePeer(missing, RUNTIMES[key]), (e) => {
+      assert.ok(e instanceof CompatibilityError, String(e));
+      assert.equal(e.message.split(' -- ')[0], `load: ${pkg} is not installed (polyonnx needs it as a peer, ${runtimeRange(RUNTIMES[key])})`);
+      assert.match(e.fix, new RegExp(`^npm install ${pkg}@"`));
+      assert.deepEqual(e.details, { package: pkg, range: runtimeRange(RUNTIMES[key]) });
+      return true;
+    });
+    // Another module missing inside the package is not reported as the package missing.
+    const inner = () => {
+      const e = new Error("Cannot find module './binding'");
+      e.code = 'MODULE_NOT_FOUND';
+      throw e;
+    };
+    assert.throws(() => requirePeer(inner, RUNTIMES[key]), /binding/);
+  }
+});
