@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import time
 import weakref
 from pathlib import Path
 
@@ -257,3 +258,40 @@ def test_report_writes_a_table_and_a_self_contained_html_page(auto_text_transfor
     assert page.startswith("<!doctype html>") and page.count("<svg") == 2
     assert "dynamic-int8" in page and "<script" not in page and "http://" not in page.replace(
         "http://www.w3.org/2000/svg", "")
+
+
+def test_latency_rules_on_constructed_timings():
+    """The rules auto's latency measurement closes on, fed timings whose answer is known."""
+    from polyonnx import autoquant as aq
+
+    ranks = list(range(1, 101))  # the median's interval by order statistics: ranks 50 -+ 0.98 * sqrt(100)
+    assert aq._median_interval(ranks) == (ranks[int(50 - 9.8)], ranks[int(np.ceil(50 + 9.8))])
+    assert aq._median_interval([7.0]) == (7.0, 7.0)
+    both = ("python", "node")
+    clearly_faster = {rt: {"fp32": [10.0] * 20, "int8": [5.0] * 20} for rt in both}
+    clearly_slower = {rt: {"fp32": [5.0] * 20, "int8": [10.0] * 20} for rt in both}
+    overlapping = {rt: {"fp32": list(np.linspace(9, 11, 20)), "int8": list(np.linspace(9.5, 11.5, 20))} for rt in both}
+    faster_in_one = {"python": clearly_faster["python"], "node": overlapping["node"]}
+    assert not aq._verdict_open(clearly_faster, "int8")  # accepted on speed: every runtime agrees
+    assert not aq._verdict_open(clearly_slower, "int8")  # refused: slower somewhere is enough
+    assert aq._verdict_open(overlapping, "int8")
+    assert aq._verdict_open(faster_in_one, "int8")  # not yet faster everywhere
+
+
+def test_a_latency_block_warms_up_then_times_between_its_bounds():
+    from polyonnx import autoquant as aq
+
+    asked, closed = [], []
+
+    def opener(_variant):
+        def run(n):
+            asked.append(n)
+            time.sleep(0.0005 * n)
+            return [0.5] * n
+        return run, lambda: closed.append(True)
+
+    ms = aq._time_block(opener, "int8")
+    assert asked[0] == aq.LATENCY_WARMUP  # untimed warm-up first, not counted
+    assert sum(asked[1:]) == len(ms)
+    assert aq.LATENCY_BLOCK_MIN <= len(ms) <= aq.LATENCY_BLOCK_MAX
+    assert closed == [True]
