@@ -100,7 +100,8 @@ class _Capturer:
         self.versions = {"torch": None, "onnxscript": None}
         self.upgrade = None  # export.upgrade of an imported graph with removed operator versions
         self.dims: dict[str, Dim] = {}
-        self._ran: dict[tuple, tuple] = {}  # sizes -> (feeds, PyTorch outputs): see _keep_run
+        self._ran: dict[tuple, tuple] = {}  # sizes -> (feeds, PyTorch outputs, bytes): see _keep_run
+        self._ran_bytes = 0
         self.plan: VerificationPlan | None = None
         self.torch_check = None
 
@@ -181,6 +182,7 @@ class _Capturer:
             # probes or the example already made on the plan's own feeds is not made again).
             self.references = self._torch_references()
             self._ran.clear()
+            self._ran_bytes = 0
             n_out = len(self.references[0])
             if spec.output_names is None:
                 spec.output_names = ["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]
@@ -225,13 +227,18 @@ class _Capturer:
         return declared
 
     # PyTorch runs kept for the plan: discovery probes and the example run already computed the
-    # outputs at some of the plan's sizes. Bounded, so a probe at a large size is not held.
+    # outputs at some of the plan's sizes. Bounded per run (a probe at a large size is not held)
+    # and in all (discovery doubles each dim up to 4096 and bisects: dozens of probes per dim).
     _KEEP_BYTES = 64 << 20
+    _KEEP_TOTAL_BYTES = 256 << 20
 
     def _keep_run(self, sizes: dict, feeds: dict, outputs: list) -> None:
         size = sum(np.asarray(o).nbytes for o in outputs) + sum(np.asarray(v).nbytes for v in feeds.values())
-        if size <= self._KEEP_BYTES:
-            self._ran[tuple(sorted(sizes.items()))] = (feeds, outputs)
+        key = tuple(sorted(sizes.items()))
+        held = self._ran_bytes - self._ran.get(key, (None, None, 0))[2]
+        if size <= self._KEEP_BYTES and held + size <= self._KEEP_TOTAL_BYTES:
+            self._ran[key] = (feeds, outputs, size)
+            self._ran_bytes = held + size
 
     def _known_feeds(self, sizes: dict):
         kept = self._ran.get(tuple(sorted(sizes.items())))

@@ -369,3 +369,23 @@ def test_the_python_runtime_refuses_a_model_that_reads_unlisted_external_data(do
     x = np.zeros((1, 1, 8, 8), np.float32)
     with polyonnx.runtime("python", b) as py, polyonnx.runtime("python", bundle) as ref:
         np.testing.assert_array_equal(py.run({"x": x})["y"], ref.run({"x": x})["y"])
+
+
+def test_pytorch_runs_kept_for_the_plan_stay_within_their_budget():
+    # Discovery probes are kept to serve as references; many probes must not add up without bound.
+    from polyonnx._capture import _Capturer
+
+    cap = _Capturer.__new__(_Capturer)
+    cap._ran, cap._ran_bytes = {}, 0
+    mib = np.zeros(1 << 18, np.float32)  # 1 MiB
+    per_run = _Capturer._KEEP_BYTES // (2 << 20)  # MiB of outputs per run: half the per-run limit
+    outputs = [mib] * per_run
+    for n in range(64):
+        cap._keep_run({"n": n}, {"x": mib}, outputs)
+    size = (per_run + 1) << 20
+    assert len(cap._ran) == _Capturer._KEEP_TOTAL_BYTES // size
+    assert cap._ran_bytes == len(cap._ran) * size <= _Capturer._KEEP_TOTAL_BYTES
+    cap._keep_run({"n": 0}, {"x": mib}, outputs)  # the same sizes again: replaced, not counted twice
+    assert cap._ran_bytes == len(cap._ran) * size
+    cap._keep_run({"big": 1}, {"x": np.zeros(_Capturer._KEEP_BYTES // 4 + 1, np.float32)}, [])
+    assert ("big", 1) not in [k[0] for k in cap._ran]  # over the per-run limit: never kept
