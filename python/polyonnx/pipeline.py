@@ -16,6 +16,7 @@ the place that decides what "a bundle that works" means:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import platform
@@ -179,6 +180,11 @@ def export(model, example_inputs=None, out=None, *, input_names=None, output_nam
                           f"free space and export again; '{out}' was left as it was", details=e.details) from None
         raise
     finally:
+        # A load check still running (an export that failed after starting it) reads a file in
+        # ctx.tmp: it finishes (its own time limit bounds it) before the folder goes.
+        if ctx.fp32_probe is not None:
+            with contextlib.suppress(Exception):
+                ctx.fp32_probe.result()
         shutil.rmtree(ctx.tmp, ignore_errors=True)
     return Bundle.load(out)
 
