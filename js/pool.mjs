@@ -419,14 +419,9 @@ class Pool {
 
   _onTimeout(req) {
     req.timer = null;
-    if (req.done) return;
-    const where = req.batch ? 'while its batch ran' : 'while queued';
-    if (!req.batch) this._queue.splice(this._queue.indexOf(req), 1);
-    this._stats.timedOut += 1;
-    if (this._closing) setImmediate(() => this._maybeDrained());
     // A request that times out inside a batch only loses its own answer: the batch runs on and
     // the other callers get theirs.
-    this._settle(req, null, new PoolError('run',
+    this._cancel(req, 'timedOut', (where) => new PoolError('run',
       `${this._what}: no answer within timeoutMs ${this._opts.timeoutMs} (${where})`,
       'retry later, raise timeoutMs, or add workers if requests queue for long',
       { code: POOL_CODES.TIMEOUT, details: { timeoutMs: this._opts.timeoutMs, queued: !req.batch } }));
@@ -438,12 +433,17 @@ class Pool {
    * midway), and only this caller's promise rejects now.
    */
   _onAbort(req) {
+    this._cancel(req, 'aborted', (where) => abortError(req.signal, this._what, where));
+  }
+
+  /** Reject `req` with `makeError(where)`, counted under `stat`; a queued request leaves the queue. */
+  _cancel(req, stat, makeError) {
     if (req.done) return;
     const where = req.batch ? 'while its batch ran' : 'while queued';
     if (!req.batch) this._queue.splice(this._queue.indexOf(req), 1);
-    this._stats.aborted += 1;
+    this._stats[stat] += 1;
     if (this._closing) setImmediate(() => this._maybeDrained());
-    this._settle(req, null, abortError(req.signal, this._what, where));
+    this._settle(req, null, makeError(where));
   }
 
   /** Resolve or reject a request exactly once. */
