@@ -182,6 +182,8 @@ def largest_initializer(path: Path) -> tuple[str, int]:
 
 def limit_runtimes(variant, ctx) -> None:
     """Leave node and web out of a variant's runtimes when one initializer is over what they load."""
+    if not variant.entry.get("external_data") and variant.path.stat().st_size < BYTES_TENSOR_LIMIT:
+        return  # a self-contained file under 2 GiB holds no tensor that size: nothing to parse
     name, size = largest_initializer(variant.path)
     if size < BYTES_TENSOR_LIMIT or variant.entry["runtimes"] == ["python"]:
         return
