@@ -146,14 +146,14 @@ function checkModelHeader(header, variantName, variant, entry, bundleName) {
 }
 
 /**
- * require() a runtime's peer package (runtimes.json `package`); a missing one is a
+ * A runtime's peer package (runtimes.json `package`), loaded by `load` (the backend's own
+ * loader: NODE_PATH and its folder are searched from there); a missing one is a
  * CompatibilityError naming the supported range and the install command, whichever backend asks.
- * `require` is the caller's own (createRequire), so NODE_PATH and its folder are searched.
  */
-function requirePeer(require, entry) {
+function requirePeer(load, entry) {
   const pkg = entry.package;
   try {
-    return require(pkg);
+    return load();
   } catch (e) {
     if (!e || e.code !== 'MODULE_NOT_FOUND' || !String(e.message).includes(`'${pkg}'`)) throw e;
     const range = runtimeRange(entry);

@@ -25,7 +25,7 @@ function requireOrt() {
   const desc = Object.getOwnPropertyDescriptor(globalThis, 'Float16Array');
   if (desc) delete globalThis.Float16Array;
   try {
-    const ort = requirePeer(require, RUNTIMES.node);
+    const ort = requirePeer(() => require('onnxruntime-node'), RUNTIMES.node);
     new ort.Tensor('float32', new Float32Array(1), [1]); // fixes onnxruntime-common's dtype table now
     return ort;
   } finally {

@@ -23,7 +23,7 @@ let ortModule = null;
 // that table's type check. js/worker.mjs, which loads both, therefore removes the global for the
 // whole process. Measured on Node 24.19 and 20.20.
 function requireOrt() {
-  return requirePeer(require, RUNTIMES.web);
+  return requirePeer(() => require('onnxruntime-web'), RUNTIMES.web);
 }
 
 function ort() {

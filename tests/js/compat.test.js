@@ -159,7 +159,7 @@ test('a missing runtime package is the same CompatibilityError for onnxruntime-n
   const { requirePeer, RUNTIMES, runtimeRange } = await import('../../js/compat.mjs');
   for (const key of ['node', 'web']) {
     const pkg = RUNTIMES[key].package;
-    const missing = () => {
+    const missing = () => { // what require(pkg) throws when the package is not installed
       const e = new Error(`Cannot find module '${pkg}'`);
       e.code = 'MODULE_NOT_FOUND';
       throw e;
